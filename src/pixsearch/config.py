@@ -1,0 +1,113 @@
+"""Settings, read once from `PIXSEARCH_*` environment variables (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Build it once (in the CLI) and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXSEARCH_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("./pixsearch-data"),
+        description="Directory for the SQLite file and downloaded models.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database; overrides the SQLite file in data_dir. "
+        "`postgresql://...` switches to PostgreSQL.",
+    )
+    log_level: str = Field("info", description="Log level: debug, info, warning or error.")
+
+    # Requests
+    max_body_bytes: int = Field(32 * MiB, description="Largest accepted request body (413 above).")
+    max_items: int = Field(10_000, description="Most items in one write request.")
+    wait_timeout_s: float = Field(
+        60.0, description="How long `wait=true` waits for its operation before answering 202."
+    )
+    ops_retention_days: float = Field(
+        30.0, description="Finished operations older than this are deleted."
+    )
+
+    # Workers
+    workers: int = Field(8, ge=1, description="How many images are prepared at once per worker.")
+    worker_poll_s: float = Field(
+        0.5, description="How often an idle worker looks for queued operations it was not told of."
+    )
+    worker_stale_s: float = Field(
+        60.0,
+        description="A running operation whose worker sent no heartbeat for this long is put "
+        "back in the queue (PostgreSQL deployments with several workers).",
+    )
+    prepare_chunk: int = Field(
+        256, ge=1, description="Items of one operation prepared together before the next chunk."
+    )
+
+    # Fetching
+    fetch_allow_nets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs that the address guard lets through "
+        "(e.g. `127.0.0.0/8,10.1.0.0/16`). Empty: only public addresses.",
+    )
+    fetch_max_bytes: int = Field(40 * MiB, description="Largest image download.")
+    fetch_connect_timeout_s: float = Field(5.0, description="Connect timeout of a download.")
+    fetch_timeout_s: float = Field(30.0, description="Time limit of a whole download.")
+    fetch_retries: int = Field(2, ge=0, description="Retries of a transient download failure.")
+    fetch_backoff_s: float = Field(0.5, description="First retry delay; doubles each retry.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Most redirects followed.")
+    fetch_per_host: int = Field(8, ge=1, description="Most downloads at once from one host.")
+    fetch_concurrency: int = Field(64, ge=1, description="Most downloads at once in all.")
+    max_pixels: int = Field(
+        100_000_000, description="Images with more pixels are refused before decoding."
+    )
+
+    # Models
+    clip_model: str = Field(
+        "immich-app/ViT-B-32__openai",
+        description="Image-text (CLIP) model: a hub repository or a local directory. "
+        "Empty disables image embeddings.",
+    )
+    text_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="Sentence model for caption embeddings: a hub repository or a local "
+        "directory. Empty disables caption embeddings.",
+    )
+    face_detector: str = Field(
+        "auto", description="Face detector: `auto`, `haar` or `off`."
+    )
+    inference_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores.")
+    inference_batch: int = Field(16, ge=1, description="Largest inference batch.")
+
+    @field_validator("fetch_allow_nets", mode="before")
+    @classmethod
+    def _split_nets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("fetch_allow_nets")
+    @classmethod
+    def _check_nets(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pixsearch.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

@@ -1,0 +1,134 @@
+"""Every table, as SQLAlchemy Core. Timestamps are integer milliseconds since the epoch (UTC)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from pixsearch.images.fields import BOOL_FIELDS, LABEL_FIELDS, PROSE_FIELDS, URL_FIELDS
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # internal row id: FTS rowid, vector row
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("image_id", sa.String(256), nullable=False),
+    *(sa.Column(name, sa.String(2048)) for name in URL_FIELDS),
+    *(sa.Column(name, sa.Text) for name in PROSE_FIELDS),
+    *(sa.Column(name, sa.Boolean) for name in BOOL_FIELDS),
+    *(sa.Column(name, sa.Text) for name in LABEL_FIELDS),
+    sa.Column("date", sa.String(10)),  # YYYY-MM-DD, so text order is date order
+    sa.Column("keywords", sa.JSON),
+    sa.Column("categories", sa.JSON),
+    sa.Column("collections", sa.JSON),
+    # Computed from the pixels
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("aspect_ratio", sa.Float),
+    sa.Column("orientation", sa.String(10)),
+    sa.Column("n_faces", sa.Integer),
+    sa.Column("phash", sa.BigInteger),  # 64-bit DCT hash, stored signed
+    sa.Column("content_type", sa.String(100)),
+    sa.Column("byte_size", sa.BigInteger),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("org_id", "image_id"),
+    sa.Index("ix_images_org_created", "org_id", "created_at"),
+    sa.Index("ix_images_org_sha256", "org_id", "sha256"),
+)
+
+# One row per element of keywords / categories / collections: set filters and facets are
+# plain indexed SQL on both engines.
+image_terms = sa.Table(
+    "image_terms",
+    metadata,
+    sa.Column("image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("field", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("value_norm", sa.Text, nullable=False),  # case- and accent-folded
+    sa.Index("ix_image_terms_lookup", "org_id", "field", "value_norm"),
+    sa.Index("ix_image_terms_image", "image_pk"),
+)
+
+# Embeddings, each naming the model that made it: vectors of two models are never mixed.
+embeddings = sa.Table(
+    "embeddings",
+    metadata,
+    sa.Column("image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # "clip" or "caption"
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),  # float32, L2-normalised
+    sa.Index("ix_embeddings_org_kind_model", "org_id", "kind", "model"),
+)
+
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),  # add, upd, del
+    sa.Column("mode", sa.String(8), nullable=False),  # add, put, patch, del, reembed
+    sa.Column("state", sa.String(10), nullable=False),  # queued, running, finished
+    sa.Column("do_wait", sa.Boolean, nullable=False),
+    sa.Column("do_urgent", sa.Boolean, nullable=False),
+    sa.Column("do_strict", sa.Boolean, nullable=False),
+    sa.Column("do_subset", sa.Boolean, nullable=False),
+    sa.Column("lang", sa.String(4), nullable=False),
+    sa.Column("num_total", sa.Integer, nullable=False),
+    sa.Column("num_good", sa.Integer, nullable=False, default=0),
+    sa.Column("num_bad", sa.Integer, nullable=False, default=0),
+    sa.Column("all_good", sa.Boolean),
+    sa.Column("errors", sa.JSON, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("heartbeat_at", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.BigInteger),
+    sa.Column("finished_at", sa.BigInteger),
+    sa.Index("ix_operations_queue", "state", "do_urgent", "id"),
+    sa.Index("ix_operations_org_id", "org_id", "id"),
+)
+
+operation_items = sa.Table(
+    "operation_items",
+    metadata,
+    sa.Column("op_id", sa.Integer, sa.ForeignKey("operations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),  # request order
+    sa.Column("image_id", sa.String(256), nullable=False),
+    sa.Column("raw_id", sa.JSON, nullable=False),  # the id as the request gave it (str or int)
+    sa.Column("body", sa.JSON),  # the fields given; null for a delete
+)
