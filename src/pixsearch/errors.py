@@ -1,15 +1,15 @@
 """Every domain error. Services raise these; `app.py` maps them to HTTP answers in one place.
 
-    PixsearchError
-    ├── NotFound              404: unknown id, or an id of another organisation
-    ├── Conflict              409: e.g. cancelling an operation that already started
-    ├── InvalidInput          422: a value that passed the schema but is still wrong
-    │   └── QuerySyntaxError  422 on ("query", "q"): a malformed search formula
-    ├── Unauthorized          401: missing, unknown or revoked API key
-    └── ItemError             one item of an operation failed; never reaches HTTP
-        ├── FetchError        the download failed (status, timeout, too large, refused address)
-        ├── DecodeError       the bytes are not an image we can read, or too many pixels
-        └── StrictConflict    strict mode: the id exists (add) or is missing (upd, del)
+PixsearchError
+├── NotFound              404: unknown id, or an id of another organisation
+├── Conflict              409: e.g. cancelling an operation that already started
+├── InvalidInput          422: a value that passed the schema but is still wrong
+│   └── QuerySyntaxError  422 on ("query", "q"): a malformed search formula
+├── Unauthorized          401: missing, unknown or revoked API key
+└── ItemError             one item of an operation failed; never reaches HTTP
+    ├── FetchError        the download failed (status, timeout, too large, refused address)
+    ├── DecodeError       the bytes are not an image we can read, or too many pixels
+    └── StrictConflict    strict mode: the id exists (add) or is missing (upd, del)
 """
 
 from __future__ import annotations

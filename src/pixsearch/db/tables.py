@@ -71,8 +71,9 @@ images = sa.Table(
 image_terms = sa.Table(
     "image_terms",
     metadata,
-    sa.Column("image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("org_id", sa.Integer, nullable=False),
     sa.Column("field", sa.String(16), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
@@ -85,8 +86,9 @@ image_terms = sa.Table(
 embeddings = sa.Table(
     "embeddings",
     metadata,
-    sa.Column("image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column(
+        "image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("kind", sa.String(16), primary_key=True),  # "clip" or "caption"
     sa.Column("org_id", sa.Integer, nullable=False),
     sa.Column("model", sa.String(200), nullable=False),
@@ -125,8 +127,9 @@ operations = sa.Table(
 operation_items = sa.Table(
     "operation_items",
     metadata,
-    sa.Column("op_id", sa.Integer, sa.ForeignKey("operations.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column(
+        "op_id", sa.Integer, sa.ForeignKey("operations.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("seq", sa.Integer, primary_key=True),  # request order
     sa.Column("image_id", sa.String(256), nullable=False),
     sa.Column("raw_id", sa.JSON, nullable=False),  # the id as the request gave it (str or int)

@@ -1,0 +1,5 @@
+"""`python -m pixsearch` runs the CLI."""
+
+from pixsearch.cli import main
+
+main()

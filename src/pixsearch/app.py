@@ -1,0 +1,105 @@
+"""create_app(settings): the FastAPI application, its lifespan, error mapping and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pixsearch import __version__
+from pixsearch.body_limit import BodyLimitMiddleware
+from pixsearch.config import Settings
+from pixsearch.deps import KeyCache
+from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
+from pixsearch.images.router import router as images_router
+from pixsearch.operations.housekeeping import purge_periodically
+from pixsearch.operations.router import router as operations_router
+from pixsearch.operations.worker import Worker, recover
+from pixsearch.resources import Resources, open_resources
+
+log = logging.getLogger(__name__)
+
+STATUS_OF = {NotFound: 404, Conflict: 409, Unauthorized: 401}
+
+
+def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
+    """The API; with `run_workers`, operations also run inside this process."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            app.state.key_cache = KeyCache()
+            async with _background(resources, run_workers):
+                log.info("pixsearch %s ready", __version__)
+                yield
+
+    app = FastAPI(title="pixsearch", version=__version__, lifespan=lifespan)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
+    app.include_router(images_router)
+    app.include_router(operations_router)
+
+    @app.get("/health", tags=["service"], summary="Readiness, and which representations are on")
+    async def health(request: Request) -> dict[str, Any]:
+        resources: Resources = request.app.state.resources
+        return {
+            "status": "ok",
+            "version": __version__,
+            "database": resources.engine.dialect.name,
+            "workers": run_workers,
+            "representations": resources.models.status(),
+        }
+
+    return app
+
+
+@asynccontextmanager
+async def _background(resources: Resources, run_workers: bool) -> AsyncIterator[None]:
+    """The worker loop and housekeeping, for as long as the app runs."""
+    tasks = [asyncio.create_task(purge_periodically(resources))]
+    if run_workers:
+        if resources.engine.dialect.name == "sqlite":
+            # SQLite means one process: whatever was running was ours, and it died.
+            requeued = await asyncio.to_thread(recover, resources.engine)
+            if requeued:
+                log.warning("%d interrupted operation(s) will run again", requeued)
+        worker = build_worker(resources)
+        resources.wake_workers = worker.wake
+        tasks.append(asyncio.create_task(worker.run()))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def build_worker(resources: Resources, concurrency: int = 4) -> Worker:
+    return Worker(
+        resources.engine,
+        resources.settings,
+        resources.pipeline,
+        captions=resources.captions,
+        concurrency=concurrency,
+        on_applied=resources.on_applied,
+        on_finished=resources.waiter.notify,
+    )
+
+
+async def _domain_error(_request: Request, error: PixsearchError) -> JSONResponse:
+    if isinstance(error, InvalidInput):
+        detail = [{"type": error.type, "loc": list(error.loc), "msg": error.msg}]
+        return JSONResponse({"detail": detail}, status_code=422)
+    status = next((code for cls, code in STATUS_OF.items() if isinstance(error, cls)), 500)
+    if status == 500:
+        log.error("unmapped domain error: %r", error)
+    return JSONResponse({"detail": str(error)}, status_code=status)

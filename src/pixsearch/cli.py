@@ -1,0 +1,124 @@
+"""The `pixsearch` command: serve, worker, keys, db, models. Builds Settings() once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from pixsearch.config import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted image search.")
+keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
+db_app = typer.Typer(no_args_is_help=True, help="Manage the database schema.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[bool, typer.Option(help="Run operations in this process too.")] = True,
+) -> None:
+    """Start the HTTP API (and, by default, its in-process workers)."""
+    import uvicorn
+
+    from pixsearch.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings, run_workers=workers),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Operations run at once.")] = 4,
+) -> None:
+    """Run operations only (no API): for deployments with several processes."""
+    from pixsearch.standalone import run_worker
+
+    asyncio.run(run_worker(_settings(), concurrency))
+
+
+@keys_app.command("create")
+def keys_create(org: Annotated[str, typer.Option(help="Organisation name.")]) -> None:
+    """Create an API key; it is shown once, as the last word of the last line."""
+    from pixsearch.tenants.service import create_key
+
+    with _engine().begin() as conn:
+        key = create_key(conn, org)
+    typer.echo(f"Created a key for organisation {org!r}. It is shown only this once:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List organisations and their key prefixes."""
+    from pixsearch.db.clock import iso_ms
+    from pixsearch.tenants.service import list_keys
+
+    with _engine().connect() as conn:
+        rows = list_keys(conn)
+    typer.echo(f"{'ORGANISATION':24} {'PREFIX':14} {'CREATED':26} REVOKED")
+    for row in rows:
+        typer.echo(
+            f"{row.org:24} {row.prefix:14} {iso_ms(row.created_at):26} "
+            f"{iso_ms(row.revoked_at) or '-'}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
+    """Revoke a key by its prefix (as `keys list` shows it)."""
+    from pixsearch.errors import NotFound
+    from pixsearch.tenants.service import revoke_key
+
+    try:
+        with _engine().begin() as conn:
+            revoke_key(conn, prefix)
+    except NotFound as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Revoked {prefix}.")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    from pixsearch.db.engine import create_db_engine
+    from pixsearch.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(create_db_engine(settings.resolved_database_url))
+    typer.echo("Database is up to date.")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    """A migrated engine for the CLI's short commands."""
+    from pixsearch.db.engine import create_db_engine, writer
+    from pixsearch.db.migrate import upgrade
+
+    engine = create_db_engine(_settings().resolved_database_url)
+    upgrade(engine)
+    return writer(engine)
+
+
+def main() -> None:
+    app()

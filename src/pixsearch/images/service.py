@@ -1,0 +1,43 @@
+"""Reading images, always scoped to one organisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from pixsearch.db.tables import images
+from pixsearch.errors import NotFound
+from pixsearch.images.derived import chunked
+from pixsearch.images.fields import READABLE_FIELDS
+
+
+def load_existing(
+    conn: sa.Connection, org_id: int, image_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored rows of these ids (those that exist), keyed by image id."""
+    found: dict[str, dict[str, Any]] = {}
+    for part in chunked(list(image_ids)):
+        rows = conn.execute(
+            sa.select(images).where(images.c.org_id == org_id, images.c.image_id.in_(part))
+        )
+        found.update({row.image_id: dict(row._mapping) for row in rows})
+    return found
+
+
+def get_image(
+    conn: sa.Connection, org_id: int, image_id: str, fields: Sequence[str] | None = None
+) -> dict[str, Any]:
+    row = conn.execute(
+        sa.select(images).where(images.c.org_id == org_id, images.c.image_id == image_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"image {image_id!r} not found")
+    return render_image(row._mapping, fields)
+
+
+def render_image(row: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """The image as the API returns it, projected to `fields` when given."""
+    names = fields or READABLE_FIELDS
+    return {name: row[name] for name in names}

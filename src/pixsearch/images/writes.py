@@ -1,0 +1,87 @@
+"""Turning write requests into queued operations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pixsearch.db.engine import writer
+from pixsearch.errors import InvalidInput
+from pixsearch.images.schemas import BatchDelete, BatchImage, ImageBody, check_image_id
+from pixsearch.operations import store
+from pixsearch.operations.store import NewItem
+from pixsearch.resources import Resources
+
+METHOD_OF_MODE = {"add": "add", "put": "upd", "patch": "upd", "del": "del"}
+
+
+@dataclass(frozen=True)
+class WriteFlags:
+    wait: bool = False
+    urgent: bool = False
+    strict: bool = False
+    subset: bool = False
+    lang: str = "en"
+
+
+def single_item(mode: str, image_id: str, body: ImageBody | None) -> list[NewItem]:
+    """The one item of a single-image write, checking the body against the path."""
+    if body is None:
+        return [NewItem(image_id, image_id, None)]
+    if body.id is not None and str(body.id) != image_id:
+        raise InvalidInput(("body", "id"), "id differs from the image id in the path")
+    fields = body.given()
+    _check_src(mode, fields, ("body",))
+    return [NewItem(image_id, image_id, fields)]
+
+
+def batch_items(
+    mode: str, bodies: Sequence[BatchImage | BatchDelete], max_items: int
+) -> list[NewItem]:
+    """The items of a batch write: at most `max_items`, ids unique, src where required."""
+    if len(bodies) > max_items:
+        raise InvalidInput(
+            ("body",), f"too many items: {len(bodies)} (at most {max_items})", "too_long"
+        )
+    seen: set[str] = set()
+    items: list[NewItem] = []
+    for index, body in enumerate(bodies):
+        try:
+            image_id = check_image_id(body.id)
+        except ValueError as error:
+            raise InvalidInput(("body", index, "id"), str(error)) from None
+        if image_id in seen:
+            raise InvalidInput(("body", index, "id"), f"duplicate id {image_id!r} in request")
+        seen.add(image_id)
+        fields = body.given() if isinstance(body, BatchImage) else None
+        if fields is not None:
+            _check_src(mode, fields, ("body", index))
+        items.append(NewItem(image_id, body.id, fields))
+    return items
+
+
+def _check_src(mode: str, fields: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+    if mode in ("add", "put") and fields.get("src") is None:
+        raise InvalidInput((*loc, "src"), "Field required", "missing")
+    if mode == "patch" and "src" in fields and fields["src"] is None:
+        raise InvalidInput((*loc, "src"), "src cannot be cleared", "value_error")
+
+
+def submit(
+    resources: Resources, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
+) -> int:
+    """Queue the operation in one transaction; return its id."""
+    with writer(resources.engine).begin() as conn:
+        return store.enqueue(
+            conn,
+            org_id=org_id,
+            method=METHOD_OF_MODE[mode],
+            mode=mode,
+            items=items,
+            wait=flags.wait,
+            urgent=flags.urgent,
+            strict=flags.strict,
+            subset=flags.subset,
+            lang=flags.lang,
+        )

@@ -1,0 +1,98 @@
+"""From a URL to an image's representations: fetch, decode, then a sequence of analyse steps.
+
+Adding a representation is adding a step. Steps that run a model go through a
+micro-batcher, so images of one operation and of concurrent operations share batches
+while other images are still being fetched and decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from anyio import to_thread
+
+from pixsearch.config import Settings
+from pixsearch.ingest.analyse import describe
+from pixsearch.ingest.decode import Decoded, decode_image
+from pixsearch.ingest.fetch import Fetcher
+
+# A small decode is enough for the hash, faces and CLIP; JPEG draft mode makes it cheap.
+DEFAULT_DRAFT = (512, 512)
+
+
+@dataclass
+class Analysis:
+    """The representations of one image."""
+
+    values: dict[str, Any] = field(default_factory=dict)  # columns of `images`
+    vectors: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+
+
+class AnalyseStep(Protocol):
+    """One representation computed from decoded pixels, after size and hash."""
+
+    name: str
+
+    async def run(self, decoded: Decoded, analysis: Analysis) -> None: ...
+
+
+class Timings:
+    """Seconds spent per stage, summed over images: where the time goes (benchmarks read it)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+
+
+class Pipeline:
+    """Fetch, decode and analyse images with bounded concurrency."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        fetcher: Fetcher,
+        steps: list[AnalyseStep],
+        draft_size: tuple[int, int] = DEFAULT_DRAFT,
+    ) -> None:
+        self.settings = settings
+        self.fetcher = fetcher
+        self.steps = steps
+        self.draft_size = draft_size
+        self.timings = Timings()
+        self._slots = asyncio.Semaphore(settings.workers)
+
+    async def analyse_url(self, url: str) -> Analysis:
+        """Every representation of the image at `url`; raises an ItemError naming the cause."""
+        async with self._slots:
+            started = time.perf_counter()
+            fetched = await self.fetcher.fetch(url)
+            self.timings.add("fetch", started)
+            started = time.perf_counter()
+            decoded = await to_thread.run_sync(self._decode, fetched.data)
+            self.timings.add("decode", started)
+            started = time.perf_counter()
+            analysis = Analysis(values=await to_thread.run_sync(describe, decoded, fetched))
+            self.timings.add("describe", started)
+            for step in self.steps:
+                started = time.perf_counter()
+                await step.run(decoded, analysis)
+                self.timings.add(step.name, started)
+            return analysis
+
+    def _decode(self, data: bytes) -> Decoded:
+        return decode_image(data, max_pixels=self.settings.max_pixels, draft_size=self.draft_size)
+
+
+class CaptionEncoder(Protocol):
+    """Embeds an image's textual fields (the sentence model behind a micro-batcher)."""
+
+    model_name: str
+
+    async def embed(self, text: str) -> np.ndarray: ...

@@ -1,0 +1,183 @@
+"""The apply step: one transaction that checks every item against the current state, writes
+the images (all or nothing, or the good subset) and finishes the operation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from pixsearch.db.clock import now_ms
+from pixsearch.db.tables import images
+from pixsearch.images import derived
+from pixsearch.images.fields import CAPTION_FIELDS, LIST_FIELDS, WRITABLE_FIELDS
+from pixsearch.images.service import load_existing
+from pixsearch.operations import store
+from pixsearch.operations.plan import Plan, new_fields, plan_item
+from pixsearch.operations.store import Claimed, Item
+
+Vector = tuple[str, np.ndarray | None]  # (model, vector or None to drop)
+COMPUTED = (
+    "width",
+    "height",
+    "aspect_ratio",
+    "orientation",
+    "n_faces",
+    "phash",
+    "content_type",
+    "byte_size",
+    "sha256",
+)
+
+
+@dataclass
+class Prepared:
+    """What prepare learnt about one item: its analysis, or why it failed."""
+
+    error: str | None = None
+    values: dict[str, Any] | None = None  # computed columns, when the pixels were analysed
+    vectors: dict[str, Vector] = field(default_factory=dict)  # kind -> (model, vector)
+
+
+@dataclass
+class Applied:
+    """What changed, for the in-memory indexes that follow the database after commit."""
+
+    org_id: int
+    deleted: list[int] = field(default_factory=list)
+    vectors: list[tuple[int, str, str, np.ndarray | None]] = field(default_factory=list)
+    finished: bool = True
+
+
+@dataclass
+class _Write:
+    item: Item
+    plan: Plan
+    existing: dict[str, Any] | None
+    fields: dict[str, Any]
+    prepared: Prepared
+
+
+def apply_operation(
+    conn: sa.Connection,
+    op: Claimed,
+    worker: str,
+    items: Sequence[Item],
+    prepared: Sequence[Prepared],
+) -> Applied:
+    """Apply prepared items in the caller's (write) transaction and finish the operation."""
+    existing = load_existing(conn, op.org_id, [item.image_id for item in items])
+    writes: list[_Write] = []
+    errors: list[dict[str, Any]] = []
+    for item, prep in zip(items, prepared, strict=True):
+        current = existing.get(item.image_id)
+        plan = plan_item(op.mode, op.strict, current, item.body)
+        error = plan.error or (prep.error if plan.needs_pixels else None)
+        if error is None and plan.needs_pixels and prep.values is None:
+            error = "image was not analysed"  # prepare and apply disagree: never write blind
+        if error is not None:
+            errors.append({"id": item.raw_id, "msg": error})
+        elif plan.action != "skip":
+            fields = new_fields(plan, current, item.body) if plan.action != "delete" else {}
+            writes.append(_Write(item, plan, current, fields, prep))
+    num_skipped = len(items) - len(errors) - len(writes)
+    applied = Applied(op.org_id)
+    if errors and not op.subset:
+        num_good = 0
+    else:
+        _write_images(conn, op.org_id, writes, applied)
+        num_good = len(writes) + num_skipped
+    applied.finished = store.finish(
+        conn, op.id, worker, num_good=num_good, num_bad=len(errors), errors=errors
+    )
+    return applied
+
+
+def _write_images(conn: sa.Connection, org_id: int, writes: list[_Write], applied: Applied) -> None:
+    now = now_ms()
+    deletes = [w.existing["id"] for w in writes if w.plan.action == "delete" and w.existing]
+    inserts = [w for w in writes if w.plan.action == "insert"]
+    updates = [w for w in writes if w.plan.action in ("replace", "patch", "reembed")]
+    for part in derived.chunked(deletes):
+        conn.execute(sa.delete(images).where(images.c.id.in_(part)))
+    derived.delete_fulltext(conn, deletes)
+    applied.deleted.extend(deletes)
+
+    pks: list[int] = []
+    if inserts:
+        rows = [
+            {
+                **w.fields,
+                **_computed(w),
+                "org_id": org_id,
+                "image_id": w.item.image_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for w in inserts
+        ]
+        result = conn.execute(
+            sa.insert(images).returning(images.c.id, sort_by_parameter_order=True), rows
+        )
+        pks = [row.id for row in result]
+    if updates:
+        conn.execute(
+            sa.update(images).where(images.c.id == sa.bindparam("pk")),
+            [
+                {**w.fields, **_computed(w), "pk": w.existing["id"], "updated_at": now}  # type: ignore[index]
+                for w in updates
+            ],
+        )
+    written = list(zip(pks, inserts, strict=True)) + [
+        (w.existing["id"], w)
+        for w in updates  # type: ignore[index]
+    ]
+    _write_derived(conn, org_id, written, applied)
+
+
+def _computed(write: _Write) -> dict[str, Any]:
+    """Computed columns: fresh from the pixels, or kept as they were."""
+    if write.prepared.values is not None and write.plan.needs_pixels:
+        return {name: write.prepared.values.get(name) for name in COMPUTED}
+    if write.existing is not None:
+        return {name: write.existing[name] for name in COMPUTED}
+    return {}
+
+
+def _write_derived(
+    conn: sa.Connection, org_id: int, written: list[tuple[int, _Write]], applied: Applied
+) -> None:
+    terms = [(pk, w.fields) for pk, w in written if _changed(w, LIST_FIELDS)]
+    texts = [(pk, w.fields) for pk, w in written if _changed(w, WRITABLE_FIELDS)]
+    if terms:
+        derived.replace_terms(conn, org_id, terms)
+    if texts:
+        derived.replace_fulltext(conn, texts)
+    vectors = [
+        (pk, kind, model, vector)
+        for pk, w in written
+        for kind, (model, vector) in _vectors(w).items()
+    ]
+    if vectors:
+        derived.store_embeddings(conn, org_id, vectors)
+        applied.vectors.extend(vectors)
+
+
+def _changed(write: _Write, names: Sequence[str]) -> bool:
+    if write.existing is None:
+        return True
+    return any(write.existing[name] != write.fields.get(name) for name in names)
+
+
+def _vectors(write: _Write) -> dict[str, Vector]:
+    """Embeddings to set or drop: new pixels replace the image's; new text the caption's."""
+    out: dict[str, Vector] = {}
+    prepared = write.prepared.vectors
+    if write.plan.needs_pixels:
+        out["clip"] = prepared.get("clip", ("", None))
+    if "caption" in prepared or (write.existing is not None and _changed(write, CAPTION_FIELDS)):
+        out["caption"] = prepared.get("caption", ("", None))
+    return out

@@ -1,0 +1,301 @@
+"""The operations table as a queue: enqueue, claim, heartbeat, finish, cancel, recover, read.
+
+Each function is one short statement or transaction on a connection the caller owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from pixsearch.db.clock import iso_ms, now_ms
+from pixsearch.db.tables import operation_items, operations
+from pixsearch.errors import Conflict, NotFound
+
+QUEUED, RUNNING, FINISHED = "queued", "running", "finished"
+CANCELLED_MSG = "cancelled"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    image_id: str
+    raw_id: str | int
+    body: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    org_id: int
+    method: str
+    mode: str
+    strict: bool
+    subset: bool
+    lang: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Item:
+    seq: int
+    image_id: str
+    raw_id: str | int
+    body: dict[str, Any] | None
+
+
+def enqueue(
+    conn: sa.Connection,
+    *,
+    org_id: int,
+    method: str,
+    mode: str,
+    items: list[NewItem],
+    wait: bool = False,
+    urgent: bool = False,
+    strict: bool = False,
+    subset: bool = False,
+    lang: str = "en",
+) -> int:
+    """Insert an operation and its items; the caller's transaction makes it one unit."""
+    op_id: int = conn.execute(
+        sa.insert(operations).values(
+            org_id=org_id,
+            method=method,
+            mode=mode,
+            state=QUEUED,
+            do_wait=wait,
+            do_urgent=urgent,
+            do_strict=strict,
+            do_subset=subset,
+            lang=lang,
+            num_total=len(items),
+            num_good=0,
+            num_bad=0,
+            errors=[],
+            attempts=0,
+            created_at=now_ms(),
+        )
+    ).inserted_primary_key[0]
+    if items:
+        conn.execute(
+            sa.insert(operation_items),
+            [
+                {
+                    "op_id": op_id,
+                    "seq": seq,
+                    "image_id": item.image_id,
+                    "raw_id": item.raw_id,
+                    "body": item.body,
+                }
+                for seq, item in enumerate(items)
+            ],
+        )
+    return op_id
+
+
+def claim_next(conn: sa.Connection, worker: str) -> Claimed | None:
+    """Mark the next runnable operation as running and return it.
+
+    Urgent first, then by id; organisations that already have a running operation are
+    skipped, so one organisation's operations apply one at a time, in queue order.
+    """
+    busy = sa.select(operations.c.org_id).where(operations.c.state == RUNNING)
+    query = (
+        sa.select(operations)
+        .where(operations.c.state == QUEUED, operations.c.org_id.not_in(busy))
+        .order_by(operations.c.do_urgent.desc(), operations.c.id)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    now = now_ms()
+    conn.execute(
+        sa.update(operations)
+        .where(operations.c.id == row.id)
+        .values(
+            state=RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker,
+            attempts=row.attempts + 1,
+        )
+    )
+    return Claimed(
+        row.id,
+        row.org_id,
+        row.method,
+        row.mode,
+        row.do_strict,
+        row.do_subset,
+        row.lang,
+        row.attempts + 1,
+    )
+
+
+def load_items(conn: sa.Connection, op_id: int) -> list[Item]:
+    rows = conn.execute(
+        sa.select(
+            operation_items.c.seq,
+            operation_items.c.image_id,
+            operation_items.c.raw_id,
+            operation_items.c.body,
+        )
+        .where(operation_items.c.op_id == op_id)
+        .order_by(operation_items.c.seq)
+    )
+    return [Item(*row) for row in rows]
+
+
+def heartbeat(conn: sa.Connection, op_id: int, worker: str) -> bool:
+    """Say the worker is alive; False if the operation is no longer this worker's."""
+    result = conn.execute(
+        sa.update(operations)
+        .where(
+            operations.c.id == op_id, operations.c.state == RUNNING, operations.c.worker == worker
+        )
+        .values(heartbeat_at=now_ms())
+    )
+    return result.rowcount == 1
+
+
+def finish(
+    conn: sa.Connection,
+    op_id: int,
+    worker: str,
+    *,
+    num_good: int,
+    num_bad: int,
+    errors: list[dict[str, Any]],
+) -> bool:
+    """Record the outcome. False (and nothing written) if the operation was taken from us."""
+    result = conn.execute(
+        sa.update(operations)
+        .where(
+            operations.c.id == op_id, operations.c.state == RUNNING, operations.c.worker == worker
+        )
+        .values(
+            state=FINISHED,
+            finished_at=now_ms(),
+            num_good=num_good,
+            num_bad=num_bad,
+            all_good=not errors,
+            errors=errors,
+        )
+    )
+    return result.rowcount == 1
+
+
+def cancel(conn: sa.Connection, org_id: int, op_id: int) -> None:
+    """Finish a queued operation at once with nothing applied; 409 once it has started."""
+    row = conn.execute(
+        sa.select(operations.c.state).where(operations.c.id == op_id, operations.c.org_id == org_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"operation {op_id} not found")
+    result = conn.execute(
+        sa.update(operations)
+        .where(operations.c.id == op_id, operations.c.state == QUEUED)
+        .values(
+            state=FINISHED,
+            finished_at=now_ms(),
+            all_good=False,
+            num_bad=0,
+            errors=[{"id": None, "msg": CANCELLED_MSG}],
+        )
+    )
+    if result.rowcount == 0:
+        raise Conflict(f"operation {op_id} has already started and cannot be cancelled")
+
+
+def requeue_running(conn: sa.Connection, *, stale_before: int | None = None) -> int:
+    """Put running operations back in the queue (all, or those whose heartbeat is stale)."""
+    query = sa.update(operations).where(operations.c.state == RUNNING)
+    if stale_before is not None:
+        query = query.where(operations.c.heartbeat_at < stale_before)
+    result = conn.execute(query.values(state=QUEUED, started_at=None, worker=None))
+    return result.rowcount
+
+
+def release(conn: sa.Connection, op_id: int, worker: str) -> None:
+    """Give a running operation back to the queue, to be run again from scratch."""
+    conn.execute(
+        sa.update(operations)
+        .where(
+            operations.c.id == op_id, operations.c.worker == worker, operations.c.state == RUNNING
+        )
+        .values(state=QUEUED, started_at=None, worker=None)
+    )
+
+
+def purge_finished(conn: sa.Connection, older_than_ms: int) -> int:
+    result = conn.execute(
+        sa.delete(operations).where(
+            operations.c.state == FINISHED, operations.c.finished_at < older_than_ms
+        )
+    )
+    return result.rowcount
+
+
+def get_operation(conn: sa.Connection, org_id: int, op_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        sa.select(operations).where(operations.c.id == op_id, operations.c.org_id == org_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"operation {op_id} not found")
+    return render(row._mapping)
+
+
+def is_finished(conn: sa.Connection, op_id: int) -> bool:
+    state = conn.execute(sa.select(operations.c.state).where(operations.c.id == op_id)).scalar()
+    return state == FINISHED
+
+
+def list_operations(
+    conn: sa.Connection,
+    org_id: int,
+    *,
+    page: int,
+    limit: int,
+    finished: bool | None = None,
+    method: str | None = None,
+) -> list[dict[str, Any]]:
+    query = sa.select(operations).where(operations.c.org_id == org_id)
+    if finished is not None:
+        query = query.where((operations.c.state == FINISHED) == finished)
+    if method is not None:
+        query = query.where(operations.c.method == method)
+    query = query.order_by(operations.c.id.desc()).limit(limit).offset((page - 1) * limit)
+    return [render(row._mapping) for row in conn.execute(query)]
+
+
+def render(row: Any) -> dict[str, Any]:
+    """The contract's operation object from a row of `operations`."""
+    now = now_ms()
+    started, finished = row["started_at"], row["finished_at"]
+    idle_end = started if started is not None else (finished if finished is not None else now)
+    exec_ms = 0 if started is None else (finished if finished is not None else now) - started
+    return {
+        "op_id": row["id"],
+        "method": row["method"],
+        "resource": "image",
+        "num_total": row["num_total"],
+        "num_good": row["num_good"],
+        "num_bad": row["num_bad"],
+        "is_started": started is not None,
+        "is_finished": row["state"] == FINISHED,
+        "all_good": row["all_good"],
+        "do_wait": row["do_wait"],
+        "do_urgent": row["do_urgent"],
+        "do_strict": row["do_strict"],
+        "idle_ms": max(0, idle_end - row["created_at"]),
+        "exec_ms": max(0, exec_ms),
+        "created_at": iso_ms(row["created_at"]),
+        "started_at": iso_ms(started),
+        "finished_at": iso_ms(finished),
+        "errors": row["errors"] or [],
+    }

@@ -1,0 +1,162 @@
+"""The worker: claim an operation, prepare it, apply it, tell whoever waits. Repeat.
+
+The same loop runs inside `pixsearch serve` and as `pixsearch worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+from anyio import to_thread
+
+from pixsearch.config import Settings
+from pixsearch.db.clock import now_ms
+from pixsearch.db.engine import writer
+from pixsearch.images.service import load_existing
+from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
+from pixsearch.operations import store
+from pixsearch.operations.apply import Applied, Prepared, apply_operation
+from pixsearch.operations.prepare import prepare_items
+from pixsearch.operations.store import Claimed, Item
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # an operation that crashes its worker this often fails instead of looping
+OnApplied = Callable[[Applied], None]
+
+
+class Worker:
+    """Runs up to `concurrency` operations at once, of different organisations."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        settings: Settings,
+        pipeline: Pipeline,
+        *,
+        captions: CaptionEncoder | None = None,
+        concurrency: int = 4,
+        on_applied: Sequence[OnApplied] = (),
+        on_finished: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.writer = writer(engine)
+        self.settings = settings
+        self.pipeline = pipeline
+        self.captions = captions
+        self.concurrency = concurrency
+        self.on_applied = list(on_applied)
+        self.on_finished = on_finished
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Look for work now (a new operation was enqueued in this process)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and run operations until cancelled."""
+        try:
+            while True:
+                while len(self._running) < self.concurrency:
+                    op = await to_thread.run_sync(self._claim)
+                    if op is None:
+                        break
+                    task = asyncio.create_task(self._run_one(op))
+                    self._running.add(task)
+                    task.add_done_callback(self._done)
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_s)
+                except TimeoutError:
+                    pass
+        finally:
+            for task in self._running:
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()  # a slot is free, and that organisation may have more queued
+
+    def _claim(self) -> Claimed | None:
+        with self.writer.begin() as conn:
+            return store.claim_next(conn, self.name)
+
+    async def _run_one(self, op: Claimed) -> None:
+        beat = asyncio.create_task(self._heartbeat(op.id))
+        try:
+            if op.attempts > MAX_ATTEMPTS:
+                await to_thread.run_sync(self._give_up, op)
+            else:
+                await self._process(op)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Nothing was applied (apply is one transaction): run it again from scratch.
+            log.exception("operation %s failed unexpectedly; it will be retried", op.id)
+            await to_thread.run_sync(self._requeue, op)
+        finally:
+            beat.cancel()
+        if self.on_finished is not None:
+            self.on_finished(op.id)
+
+    async def _process(self, op: Claimed) -> None:
+        items, existing = await to_thread.run_sync(self._load, op)
+        prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
+        applied = await to_thread.run_sync(self._apply, op, items, prepared)
+        if applied.finished:
+            for callback in self.on_applied:
+                callback(applied)
+        log.info("operation %s (%s, %d items) finished", op.id, op.mode, len(items))
+
+    def _load(self, op: Claimed) -> tuple[list[Item], dict[str, dict[str, object]]]:
+        with self.engine.connect() as conn:
+            items = store.load_items(conn, op.id)
+            return items, load_existing(conn, op.org_id, [item.image_id for item in items])
+
+    def _apply(self, op: Claimed, items: list[Item], prepared: list[Prepared]) -> Applied:
+        with self.writer.begin() as conn:
+            applied = apply_operation(conn, op, self.name, items, prepared)
+            if not applied.finished:
+                conn.rollback()  # the operation was taken from us (stale); write nothing
+            return applied
+
+    def _requeue(self, op: Claimed) -> None:
+        with self.writer.begin() as conn:
+            store.release(conn, op.id, self.name)
+
+    def _give_up(self, op: Claimed) -> None:
+        msg = f"internal error: the operation failed {MAX_ATTEMPTS} times; nothing was applied"
+        with self.writer.begin() as conn:
+            store.finish(
+                conn, op.id, self.name, num_good=0, num_bad=0, errors=[{"id": None, "msg": msg}]
+            )
+
+    async def _heartbeat(self, op_id: int) -> None:
+        interval = max(1.0, self.settings.worker_stale_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            await to_thread.run_sync(self._beat, op_id)
+
+    def _beat(self, op_id: int) -> None:
+        with self.writer.begin() as conn:
+            store.heartbeat(conn, op_id, self.name)
+
+
+def recover(engine: sa.Engine) -> int:
+    """At start of a single-process deployment: every running operation runs again."""
+    with writer(engine).begin() as conn:
+        return store.requeue_running(conn)
+
+
+def requeue_stale(engine: sa.Engine, stale_s: float) -> int:
+    """Put back operations whose worker stopped sending heartbeats."""
+    with writer(engine).begin() as conn:
+        return store.requeue_running(conn, stale_before=now_ms() - int(stale_s * 1000))

@@ -1,0 +1,105 @@
+"""A real `pixsearch serve` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(data_dir: Path, *args: str) -> str:
+    """Run `pixsearch ARGS` against `data_dir`; return its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pixsearch", *args],
+        env=server_env(data_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSEARCH_")}
+    env.update(
+        {
+            "PIXSEARCH_DATA_DIR": str(data_dir),
+            "PIXSEARCH_FETCH_ALLOW_NETS": "127.0.0.0/8",
+            "PIXSEARCH_CLIP_MODEL": "",
+            "PIXSEARCH_TEXT_MODEL": "",
+            "PIXSEARCH_FACE_DETECTOR": "off",
+            "PIXSEARCH_WORKER_POLL_S": "0.1",
+            "PIXSEARCH_FETCH_BACKOFF_S": "0.05",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """Start, await readiness, kill -9 or stop a `pixsearch serve`."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        self.env = env
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pixsearch", "serve", "--port", str(self.port)],
+                env=server_env(self.data_dir, **self.env),
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
