@@ -407,16 +407,8 @@ SAMENESS: dict[str, nodes.Sameness] = {"=": "=", "==": "==", "===": "==="}
 COMPARISON: dict[str, nodes.Comparison] = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 LIST_COMPARISON: dict[str, nodes.ListComparison] = {**COMPARISON, "∩": "any"}
 SET_OPS: dict[str, nodes.SetOp] = {"=": "all", "∩": "any", "~": "prefix"}
-TEXT_OPS: dict[str, nodes.TextOp] = {
-    "=": "fold",
-    "==": "case",
-    "===": "exact",
-    "~": "prefix",
-    "<": "<",
-    ">": ">",
-    "<=": "<=",
-    ">=": ">=",
-}
+TEXT_OPS: dict[str, nodes.TextOp] = {"=": "fold", "==": "case", "===": "exact", "~": "prefix"}
+TEXT_OPS.update({"<": "<", ">": ">", "<=": "<=", ">=": ">="})
 TEXT_FIELDS = (*PROSE_FIELDS, *LABEL_FIELDS)
 
 
