@@ -43,8 +43,17 @@ TRANSPOSES = {
 WHITE = (255, 255, 255)
 # Errors Pillow's decoders raise on corrupt or truncated data.
 CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
-# Signatures of formats we recognise but do not decode, to say which one it was.
-OTHER_SIGNATURES = (
+# Signatures, to name what Pillow could not open: a damaged image of a supported format,
+# or a format we recognise but do not decode.
+SIGNATURES = (
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"GIF87a", "GIF"),
+    (0, b"GIF89a", "GIF"),
+    (8, b"WEBP", "WEBP"),
+    (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
     (0, b"%PDF", "PDF"),
     (0, b"8BPS", "PSD"),
     (0, b"\x00\x00\x01\x00", "ICO"),
@@ -72,12 +81,12 @@ class Decoded:
     format: str
 
 
-def name_unsupported(data: bytes) -> str | None:
-    """The name of a known image format we do not decode, if `data` starts like one."""
+def sniff_format(data: bytes) -> str | None:
+    """The name of the image format `data` starts like, if any."""
     head = data[:32]
     if head.lstrip().lower().startswith((b"<svg", b"<?xml")):
         return "SVG" if b"<svg" in data[:4096].lower() else None
-    return next((name for at, magic, name in OTHER_SIGNATURES if head[at:].startswith(magic)), None)
+    return next((name for at, magic, name in SIGNATURES if head[at:].startswith(magic)), None)
 
 
 def open_header(data: bytes) -> Image.Image:
@@ -87,9 +96,11 @@ def open_header(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"too many pixels: {exc}") from None
     except UnidentifiedImageError:
-        other = name_unsupported(data)
-        if other is not None:
-            raise DecodeError(f"unsupported image format {other}") from None
+        sniffed = sniff_format(data)
+        if sniffed in MIME_TYPES:
+            raise DecodeError(f"corrupt or truncated {sniffed} image header") from None
+        if sniffed is not None:
+            raise DecodeError(f"unsupported image format {sniffed}") from None
         raise DecodeError(f"not an image ({len(data)} bytes starting {data[:8]!r})") from None
     except CORRUPT as exc:
         raise DecodeError(f"corrupt image header: {exc}") from None

@@ -103,17 +103,28 @@ class GuardedStream(httpx.AsyncByteStream):
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over an httpcore pool whose connections pass the address guard."""
+    """An httpx transport over httpcore pools whose connections pass the address guard.
+
+    One pool per scheme, each made on first use: loading the CA bundle for TLS takes tens
+    of milliseconds, which a process that never fetches over https need not pay.
+    """
 
     def __init__(self, settings: Settings, resolve: Resolver = resolve_host) -> None:
-        backend = GuardedBackend(AddressPolicy(settings.fetch_allow_nets), resolve)
-        self.pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=settings.fetch_concurrency,
-            max_keepalive_connections=settings.fetch_concurrency,
-            keepalive_expiry=KEEPALIVE_S,
-            network_backend=backend,
-        )
+        self.settings = settings
+        self.backend = GuardedBackend(AddressPolicy(settings.fetch_allow_nets), resolve)
+        self.pools: dict[bytes, httpcore.AsyncConnectionPool] = {}
+
+    def pool_for(self, scheme: bytes) -> httpcore.AsyncConnectionPool:
+        """The connection pool for `scheme`, made on first use."""
+        if scheme not in self.pools:
+            self.pools[scheme] = httpcore.AsyncConnectionPool(
+                ssl_context=httpx.create_ssl_context() if scheme == b"https" else None,
+                max_connections=self.settings.fetch_concurrency,
+                max_keepalive_connections=self.settings.fetch_concurrency,
+                keepalive_expiry=KEEPALIVE_S,
+                network_backend=self.backend,
+            )
+        return self.pools[scheme]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` through the guarded pool."""
@@ -131,7 +142,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with map_httpcore_errors():
-            response = await self.pool.handle_async_request(core_request)
+            pool = self.pool_for(request.url.raw_scheme)
+            response = await pool.handle_async_request(core_request)
         assert isinstance(response.stream, AsyncIterable)
         return httpx.Response(
             status_code=response.status,
@@ -141,7 +153,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        for pool in self.pools.values():
+            await pool.aclose()
 
 
 class HostSlots:
