@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import uvicorn
@@ -37,7 +38,9 @@ def picture(colour: tuple[int, int, int]) -> bytes:
 
 
 class PictureHandler(BaseHTTPRequestHandler):
-    pictures = {f"/{name}.jpg": picture(rgb) for name, rgb in COLOURS.items()}
+    pictures: ClassVar[dict[str, bytes]] = {
+        f"/{name}.jpg": picture(rgb) for name, rgb in COLOURS.items()
+    }
 
     def do_GET(self) -> None:
         body = self.pictures.get(self.path)
@@ -63,8 +66,9 @@ def main() -> None:
         key = create_key(conn, "demo")
     engine.dispose()
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     base = f"http://{host}:{port}"
     while not server.started:
@@ -73,11 +77,19 @@ def main() -> None:
     print(json.dumps(httpx.get(f"{base}/health").json(), indent=2))
 
     picture_base = f"http://127.0.0.1:{pictures.server_address[1]}"
-    batch = [{"id": name, "src": f"{picture_base}/{name}.jpg", "title": f"A {name} disc",
-              "keywords": [name, "demo"]} for name in COLOURS]
+    batch = [
+        {
+            "id": name,
+            "src": f"{picture_base}/{name}.jpg",
+            "title": f"A {name} disc",
+            "keywords": [name, "demo"],
+        }
+        for name in COLOURS
+    ]
     headers = {"API-Key": key}
-    response = httpx.post(f"{base}/imgs", params={"wait": "true"}, json=batch,
-                          headers=headers, timeout=120)
+    response = httpx.post(
+        f"{base}/imgs", params={"wait": "true"}, json=batch, headers=headers, timeout=120
+    )
     print(f"\nPOST /imgs?wait=true -> {response.status_code}")
     print(json.dumps(response.json(), indent=2))
     print("\nGET /imgs/red ->")

@@ -52,8 +52,9 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class ServerProcess:
     """Start, await readiness, kill -9 or stop a `pixsearch serve`."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
+        self.args = args
         self.env = env
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -67,7 +68,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pixsearch", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "pixsearch", "serve", "--port", str(self.port), *self.args],
                 env=server_env(self.data_dir, **self.env),
                 stdout=log,
                 stderr=log,

@@ -22,7 +22,7 @@ from pixsearch.ingest.decode import Decoded, decode_image
 from pixsearch.ingest.fetch import Fetcher
 
 # A small decode is enough for the hash, faces and CLIP; JPEG draft mode makes it cheap.
-DEFAULT_DRAFT = (512, 512)
+DEFAULT_DRAFT = (320, 320)
 
 
 @dataclass

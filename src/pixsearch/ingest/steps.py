@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from anyio import to_thread
-from PIL import Image
 
 from pixsearch.ingest.decode import Decoded
 from pixsearch.ingest.pipeline import AnalyseStep, Analysis
@@ -38,12 +37,14 @@ class ClipStep:
 
     def __init__(self, model: ClipModel, max_batch: int) -> None:
         self.model = model
-        self.batcher: MicroBatcher[Image.Image, np.ndarray] = MicroBatcher(
-            model.embed_images, max_batch=max_batch, max_wait_ms=BATCH_WAIT_MS
+        self.batcher: MicroBatcher[np.ndarray, np.ndarray] = MicroBatcher(
+            model.embed_pixels, max_batch=max_batch, max_wait_ms=BATCH_WAIT_MS
         )
 
     async def run(self, decoded: Decoded, analysis: Analysis) -> None:
-        vector = await self.batcher.submit(decoded.image)
+        # Resizing runs beside other images' fetches; only the encoder itself is batched.
+        pixels = await to_thread.run_sync(self.model.preprocess, decoded.image)
+        vector = await self.batcher.submit(pixels)
         analysis.vectors["clip"] = (self.model.name, vector)
 
 

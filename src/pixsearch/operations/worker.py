@@ -6,6 +6,7 @@ The same loop runs inside `pixsearch serve` and as `pixsearch worker`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -72,10 +73,8 @@ class Worker:
                     self._running.add(task)
                     task.add_done_callback(self._done)
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_s)
-                except TimeoutError:
-                    pass
         finally:
             for task in self._running:
                 task.cancel()
