@@ -275,7 +275,8 @@ async def test_a_closed_port_is_a_transient_connection_failure(
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    with pytest.raises(FetchError, match=r"^connection failed: ") as caught:
+    refused = rf"^connection failed: 127\.0\.0\.1 port {port}: Connection refused$"
+    with pytest.raises(FetchError, match=refused) as caught:
         await fetch_once({}, make_settings, f"http://127.0.0.1:{port}/a.jpg")
     assert caught.value.transient is True
 

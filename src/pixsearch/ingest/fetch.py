@@ -292,7 +292,7 @@ class Fetcher:
         current = parse_url(url)
         for _ in range(self.settings.fetch_max_redirects + 1):
             # Waiting for a host's slot is queueing, not downloading: the clock starts after.
-            async with self.host_slots.hold(current.netloc.decode("ascii")):
+            async with self.host_slots.hold(current.host):
                 if deadline is None:
                     deadline = loop.time() + self.settings.fetch_timeout_s
                 try:
@@ -336,9 +336,11 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise too_large
-        return bytes(body)
+            chunks.append(chunk)
+        return b"".join(chunks)

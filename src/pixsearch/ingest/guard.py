@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -136,6 +137,20 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def root_cause(exc: BaseException) -> str:
+    """The innermost reason behind `exc` (anyio hides the OS error behind a summary)."""
+    while True:
+        inner = exc.__cause__
+        if isinstance(inner, BaseExceptionGroup):
+            inner = inner.exceptions[0]
+        if inner is None:
+            break
+        exc = inner
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """A network backend that resolves, checks every address, and connects to a checked one."""
 
@@ -161,7 +176,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         addresses = await self._resolve_checked(host, port, timeout)
-        failure: httpcore.ConnectError | None = None
+        failures: list[str] = []
         for ip in addresses:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
@@ -171,8 +186,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                     ip, port, remaining, local_address, socket_options
                 )
             except httpcore.ConnectError as exc:
-                failure = exc
-        raise failure or httpcore.ConnectError(f"no address for {host}")
+                failures.append(f"{ip} port {port}: {root_cause(exc)}")
+        raise httpcore.ConnectError("; ".join(failures) or f"no address for {host}")
 
     async def _resolve_checked(self, host: str, port: int, timeout: float | None) -> list[str]:
         try:
