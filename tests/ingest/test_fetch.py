@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote
 
 import pytest
@@ -18,7 +18,7 @@ from tests.imageserver import ImageServer, make_jpeg
 from tests.ingest.conftest import MakeSettings
 
 
-async def fetch_once(settings_kw: dict[str, object], make: MakeSettings, url: str) -> Fetched:
+async def fetch_once(settings_kw: Mapping[str, object], make: MakeSettings, url: str) -> Fetched:
     async with Fetcher(make(**settings_kw)) as fetcher:
         return await fetcher.fetch(url)
 

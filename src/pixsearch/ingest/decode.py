@@ -172,6 +172,8 @@ def decode_image(
     image = open_header(data)
     fmt = image.format or "unknown"
     width, height = image.size
+    if width < 1 or height < 1:
+        raise DecodeError(f"empty image ({width}x{height} pixels)")
     if width * height > max_pixels:
         raise DecodeError(f"too many pixels: {width}x{height} is more than {max_pixels}")
     orientation = orientation_of_exif(image)

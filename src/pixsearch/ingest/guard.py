@@ -31,7 +31,7 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
 SHARED_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 # A label of a host name; underscores occur in real DNS names, so they pass.
-HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 # The last label must start with a letter: the OS resolver reads names such as
 # `2130706433`, `0x7f000001` or `127.1` as IPv4 addresses, and no real top-level domain
 # looks like that.
@@ -118,7 +118,7 @@ def check_host(host: str) -> None:
     labels = host.lower().removesuffix(".").split(".")
     well_formed = (
         len(host) <= 253
-        and all(HOST_LABEL.match(label) for label in labels)
+        and all(HOST_LABEL.fullmatch(label) for label in labels)
         and TOP_LABEL.match(labels[-1]) is not None
     )
     if not well_formed:
