@@ -16,6 +16,7 @@ from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.tenants.service import create_key
 from tests.imageserver import ImageServer, make_jpeg
+from tests.postgres import PostgresCluster, start_cluster
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -38,9 +39,28 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster | None]:
+    with start_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test that touches the database runs on both engines."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pixsearch.db'}"
+        return
+    cluster = request.getfixturevalue("postgres")
+    if cluster is None:
+        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+    with cluster.database() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pixsearch.db.clock import iso_ms, now_ms
+from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, is_postgres, notify, try_lock_org
 from pixsearch.db.tables import operation_items, operations
 from pixsearch.errors import Conflict, NotFound
 
@@ -92,6 +93,7 @@ def enqueue(
                 for seq, item in enumerate(items)
             ],
         )
+    notify(conn, QUEUE_CHANNEL, str(op_id))
     return op_id
 
 
@@ -99,32 +101,63 @@ def claim_next(conn: sa.Connection, worker: str) -> Claimed | None:
     """Mark the next runnable operation as running and return it.
 
     Urgent first, then by id; organisations that already have a running operation are
-    skipped, so one organisation's operations apply one at a time, in queue order.
+    skipped, so one organisation's operations apply one at a time, in queue order. Several
+    workers may claim at once (PostgreSQL): candidates are row-locked with SKIP LOCKED and
+    the organisation is re-checked under its advisory lock, with a fresh snapshot.
     """
     busy = sa.select(operations.c.org_id).where(operations.c.state == RUNNING)
     query = (
-        sa.select(operations)
+        sa.select(operations.c.id, operations.c.org_id)
         .where(operations.c.state == QUEUED, operations.c.org_id.not_in(busy))
         .order_by(operations.c.do_urgent.desc(), operations.c.id)
-        .limit(1)
+        .limit(CLAIM_CANDIDATES)
     )
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         query = query.with_for_update(skip_locked=True)
-    row = conn.execute(query).first()
-    if row is None:
+    tried: set[int] = set()
+    for op_id, org_id in conn.execute(query).all():
+        if org_id in tried or not try_lock_org(conn, org_id):
+            continue
+        tried.add(org_id)
+        if _next_of_org(conn, org_id) == op_id:
+            return _mark_running(conn, op_id, worker)
+    return None
+
+
+CLAIM_CANDIDATES = 20
+
+
+def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
+    """The organisation's next operation to run, or None while one of its runs."""
+    running = conn.execute(
+        sa.select(operations.c.id)
+        .where(operations.c.org_id == org_id, operations.c.state == RUNNING)
+        .limit(1)
+    ).first()
+    if running is not None:
         return None
+    return conn.execute(
+        sa.select(operations.c.id)
+        .where(operations.c.org_id == org_id, operations.c.state == QUEUED)
+        .order_by(operations.c.do_urgent.desc(), operations.c.id)
+        .limit(1)
+    ).scalar()
+
+
+def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
     now = now_ms()
-    conn.execute(
+    row = conn.execute(
         sa.update(operations)
-        .where(operations.c.id == row.id)
+        .where(operations.c.id == op_id)
         .values(
             state=RUNNING,
             started_at=now,
             heartbeat_at=now,
             worker=worker,
-            attempts=row.attempts + 1,
+            attempts=operations.c.attempts + 1,
         )
-    )
+        .returning(operations)
+    ).one()
     return Claimed(
         row.id,
         row.org_id,
@@ -133,7 +166,7 @@ def claim_next(conn: sa.Connection, worker: str) -> Claimed | None:
         row.do_strict,
         row.do_subset,
         row.lang,
-        row.attempts + 1,
+        row.attempts,
     )
 
 
