@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +16,8 @@ from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
 from pixsearch.images.router import router as images_router
-from pixsearch.operations.housekeeping import purge_periodically
+from pixsearch.operations.background import run_background
 from pixsearch.operations.router import router as operations_router
-from pixsearch.operations.worker import Worker, recover
 from pixsearch.resources import Resources, open_resources
 
 log = logging.getLogger(__name__)
@@ -36,7 +33,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             app.state.key_cache = KeyCache()
-            async with _background(resources, run_workers):
+            async with run_background(resources, workers=run_workers):
                 log.info("pixsearch %s ready", __version__)
                 yield
 
@@ -58,41 +55,6 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         }
 
     return app
-
-
-@asynccontextmanager
-async def _background(resources: Resources, run_workers: bool) -> AsyncIterator[None]:
-    """The worker loop and housekeeping, for as long as the app runs."""
-    tasks = [asyncio.create_task(purge_periodically(resources))]
-    if run_workers:
-        if resources.engine.dialect.name == "sqlite":
-            # SQLite means one process: whatever was running was ours, and it died.
-            requeued = await asyncio.to_thread(recover, resources.engine)
-            if requeued:
-                log.warning("%d interrupted operation(s) will run again", requeued)
-        worker = build_worker(resources)
-        resources.wake_workers = worker.wake
-        tasks.append(asyncio.create_task(worker.run()))
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-def build_worker(resources: Resources, concurrency: int = 4) -> Worker:
-    return Worker(
-        resources.engine,
-        resources.settings,
-        resources.pipeline,
-        captions=resources.captions,
-        concurrency=concurrency,
-        on_applied=resources.on_applied,
-        on_finished=resources.waiter.notify,
-    )
 
 
 async def _domain_error(_request: Request, error: PixsearchError) -> JSONResponse:

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pixsearch.db.clock import iso_ms, now_ms
-from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, is_postgres, notify, try_lock_org
+from pixsearch.db.dialect import QUEUE_CHANNEL, is_postgres, notify, try_lock_org
 from pixsearch.db.tables import operation_items, operations
 from pixsearch.errors import Conflict, NotFound
 
