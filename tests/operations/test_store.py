@@ -1,0 +1,99 @@
+"""The queue itself, on both engines: claim order, per-organisation exclusion, stale workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from pixsearch.db.engine import create_db_engine, writer
+from pixsearch.db.migrate import upgrade
+from pixsearch.db.tables import images, organisations
+from pixsearch.operations import store
+from pixsearch.operations.apply import Prepared, apply_operation
+from pixsearch.operations.store import NewItem
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    with writer(engine).begin() as conn:
+        for name in ("a", "b"):
+            conn.execute(sa.insert(organisations).values(name=name, created_at=0))
+    yield writer(engine)
+    engine.dispose()
+
+
+def enqueue(engine: sa.Engine, org_id: int, mode: str = "patch", urgent: bool = False,
+            image_id: str = "x") -> int:
+    with engine.begin() as conn:
+        return store.enqueue(conn, org_id=org_id, method="upd", mode=mode, urgent=urgent,
+                             items=[NewItem(image_id, image_id, {"title": "t"})])
+
+
+def claim(engine: sa.Engine, worker: str = "w1") -> store.Claimed | None:
+    with engine.begin() as conn:
+        return store.claim_next(conn, worker)
+
+
+def test_claims_urgent_first_then_in_order_one_per_organisation(engine: sa.Engine) -> None:
+    first_a = enqueue(engine, 1)
+    second_a = enqueue(engine, 1)
+    urgent_a = enqueue(engine, 1, urgent=True)
+    first_b = enqueue(engine, 2)
+    claimed = claim(engine)
+    assert claimed is not None and claimed.id == urgent_a
+    other = claim(engine, "w2")
+    assert other is not None and other.id == first_b  # organisation a is busy
+    assert claim(engine, "w3") is None
+    with engine.begin() as conn:
+        assert store.finish(conn, urgent_a, "w1", num_good=1, num_bad=0, errors=[])
+    assert [claim(engine).id] == [first_a]  # type: ignore[union-attr]
+    assert second_a > first_a
+
+
+def test_concurrent_claimers_never_take_two_operations_of_one_organisation(
+    engine: sa.Engine,
+) -> None:
+    for _ in range(5):
+        enqueue(engine, 1)
+    with ThreadPoolExecutor(8) as pool:
+        claimed = list(pool.map(lambda n: claim(engine, f"w{n}"), range(8)))
+    assert len([op for op in claimed if op is not None]) == 1
+
+
+def test_finish_refuses_an_operation_taken_from_a_stalled_worker(engine: sa.Engine) -> None:
+    op_id = enqueue(engine, 1, mode="add", image_id="img")
+    stalled = claim(engine, "stalled")
+    assert stalled is not None
+    with engine.begin() as conn:
+        assert store.requeue_running(conn, stale_before=2**62) == 1
+    fresh = claim(engine, "fresh")
+    assert fresh is not None and fresh.id == op_id and fresh.attempts == 2
+    values = {"width": 1, "height": 1, "aspect_ratio": 1.0, "orientation": "square"}
+    items = [store.Item(0, "img", "img", {"src": "http://example.com/a.jpg"})]
+    with engine.begin() as conn:
+        assert apply_operation(conn, fresh, "fresh", items, [Prepared(values=values)]).finished
+    with engine.begin() as conn:
+        late = apply_operation(conn, stalled, "stalled", items, [Prepared(values=values)])
+        assert not late.finished
+        conn.rollback()  # what the worker does when its operation was taken away
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(images)).scalar() == 1
+        op = store.get_operation(conn, 1, op_id)
+    assert op["num_good"] == 1 and op["is_finished"]
+
+
+def test_cancel_only_while_queued(engine: sa.Engine) -> None:
+    running = enqueue(engine, 1)
+    queued = enqueue(engine, 1)
+    claim(engine)
+    with engine.begin() as conn:
+        store.cancel(conn, 1, queued)
+    with engine.begin() as conn, pytest.raises(store.Conflict):
+        store.cancel(conn, 1, running)
+    with engine.begin() as conn, pytest.raises(store.NotFound):
+        store.cancel(conn, 2, running)
