@@ -1,0 +1,445 @@
+"""Search: filter, rank by similarity, fuse, sort, page, count and facet (spec section 6).
+
+A formula without similarity filters is one SQL query (plus a count and the facets).
+With them, each similarity filter becomes a set of scored hits, evaluated inside the SQL
+condition of the metadata filters it is and-ed with (`scope`), so that its ranking and its
+top k are those among the images that pass them, exact at any selectivity:
+
+- `i~<id>`: the images whose CLIP vector has cosine >= the model's image threshold for
+  `~`/`~~`/`~~~` with the vector of `<id>`; the score is that cosine.
+- `t~<text>`: reciprocal rank fusion (k = 60) of up to three rankings: CLIP text-to-image
+  and caption embeddings (each kept above the model's threshold for the operator) and
+  BM25 full text (every match qualifies); the score is the fused RRF score.
+
+`&&` intersects hits, `||` unites them (metadata alternatives join with score 0). With
+several similarity filters, each contributes 1/(60 + its rank) and the score is the sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from pixsearch.db.tables import embeddings, image_terms, images
+from pixsearch.errors import InvalidInput
+from pixsearch.images.fields import LIST_FIELDS
+from pixsearch.images.service import render_image
+from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
+from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
+from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
+from pixsearch.runtimes.text import TextModel
+from pixsearch.search import nodes
+from pixsearch.search.compiler import (
+    Condition,
+    compile_filter,
+    fetch_pks,
+    has_similarity,
+    install_functions,
+    pk_set_condition,
+)
+from pixsearch.search.fulltext import rank_fulltext
+from pixsearch.search.nodes import Node, similarity_filters
+from pixsearch.search.parser import parse_formula
+from pixsearch.search.schemas import SIMILARITY_SORTS, TEXT_SORT_FIELDS
+from pixsearch.search.vectors import Key, Matches, VectorIndex
+
+RRF_K = 60
+MAX_OFFSET = 2**62  # past this no page can have results; SQL integers stop at 2**63
+PERSON_UNAVAILABLE = "person search (p~) is not available: face recognition is not built"
+IMAGE_UNAVAILABLE = "image similarity (i~) is not available: no CLIP model is configured"
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """The query parameters of GET /imgs, validated."""
+
+    q: str = ""
+    page: int = 1
+    limit: int = 50
+    sort_by: str = ""
+    sort_order: Literal["asc", "desc"] | None = None
+    fields: tuple[str, ...] | None = None
+    facets: tuple[str, ...] = ()
+    facet_limit: int = 20
+    count: bool = True
+    lang: str = "en"
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+@dataclass(frozen=True)
+class Searcher:
+    """What ranking needs beside a connection: the vectors and the configured models."""
+
+    vectors: VectorIndex
+    clip: ClipModel | None = None
+    text: TextModel | None = None
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Scored image pks: sorted, unique."""
+
+    pks: NDArray[np.int64]
+    scores: NDArray[np.float64]
+
+    @staticmethod
+    def of(pks: NDArray[np.int64], scores: NDArray[np.floating[Any]]) -> Hits:
+        order = np.argsort(pks, kind="stable")
+        return Hits(pks[order], np.asarray(scores, dtype=np.float64)[order])
+
+    def __len__(self) -> int:
+        return len(self.pks)
+
+
+@dataclass
+class Page:
+    """The answer of a search, before it becomes JSON."""
+
+    results: list[dict[str, Any]]
+    count: int | None
+    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def search_images(
+    conn: sa.Connection, searcher: Searcher, org_id: int, params: SearchParams
+) -> Page:
+    """Run one search of one organisation."""
+    formula = parse_formula(params.q)
+    leaves = similarity_filters(formula)
+    check_request(params, leaves)
+    install_functions(conn)
+    if formula is None or not leaves:
+        condition = compile_filter(formula, org_id) if formula is not None else None
+        return search_metadata(conn, org_id, params, condition)
+    matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
+    return search_ranked(conn, org_id, params, matcher.match(formula, None))
+
+
+def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) -> None:
+    """Refuse what no search can answer, before any work."""
+    if params.sort_by in SIMILARITY_SORTS and not leaves:
+        raise InvalidInput(
+            ("query", "sort_by"),
+            f"sort_by={params.sort_by} needs a similarity filter (t~, i~ or p~) in q",
+        )
+    if any(isinstance(leaf, nodes.PersonFilter) for leaf in leaves):
+        raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
+
+
+# --- Without similarity: SQL only ----------------------------------------------------------
+
+
+def search_metadata(
+    conn: sa.Connection, org_id: int, params: SearchParams, condition: Condition | None
+) -> Page:
+    """One page in SQL order, the count and the facets."""
+    where = scoped(org_id, condition)
+    descending = (params.sort_order or ("asc" if params.sort_by else "desc")) == "desc"
+    results: list[dict[str, Any]] = []
+    if params.offset < MAX_OFFSET:
+        statement = (
+            sa.select(images)
+            .where(where)
+            .order_by(*sort_columns(conn, params.sort_by or "created_at", descending))
+            .limit(params.limit)
+            .offset(params.offset)
+        )
+        results = [render_image(row._mapping, params.fields) for row in conn.execute(statement)]
+    count = count_where(conn, where) if params.count else None
+    return Page(results, count, count_facets(conn, org_id, where, params))
+
+
+def scoped(org_id: int, condition: Condition | None) -> Condition:
+    mine = images.c.org_id == org_id
+    return mine if condition is None else sa.and_(mine, condition)
+
+
+def sort_columns(conn: sa.Connection, name: str, descending: bool) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY a field (missing values last), then the pk, in one direction."""
+    column: sa.ColumnElement[Any] = images.c[name]
+    if name in TEXT_SORT_FIELDS and conn.dialect.name == "sqlite":
+        column = sa.collate(column, "NOCASE")
+    if descending:
+        return [column.desc().nulls_last(), images.c.id.desc()]
+    return [column.asc().nulls_last(), images.c.id.asc()]
+
+
+def count_where(conn: sa.Connection, where: Condition) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(images).where(where)).scalar_one()
+    )
+
+
+def count_facets(
+    conn: sa.Connection, org_id: int, where: Condition, params: SearchParams
+) -> dict[str, list[dict[str, Any]]]:
+    """The top `facet_limit` values of each facet among the hits: count desc, value asc."""
+    facets: dict[str, list[dict[str, Any]]] = {}
+    for name in dict.fromkeys(params.facets):
+        if name in LIST_FIELDS:
+            statement = list_facet(org_id, name, where)
+        else:
+            statement = scalar_facet(name, where)
+        rows = conn.execute(statement.limit(params.facet_limit))
+        facets[name] = [{"value": value, "count": count} for value, count in rows]
+    return facets
+
+
+def scalar_facet(name: str, where: Condition) -> sa.Select[Any]:
+    column: sa.ColumnElement[Any] = images.c[name]
+    count = sa.func.count().label("n")
+    return (
+        sa.select(column, count)
+        .where(where, column.is_not(None))
+        .group_by(column)
+        .order_by(count.desc(), column.asc())
+    )
+
+
+def list_facet(org_id: int, name: str, where: Condition) -> sa.Select[Any]:
+    """Keywords, categories, collections: one value per folded form, counting images."""
+    value: sa.ColumnElement[Any] = sa.func.min(image_terms.c.value).label("value")
+    count: sa.ColumnElement[Any] = sa.func.count(sa.distinct(image_terms.c.image_pk)).label("n")
+    hits = sa.select(images.c.id).where(where)
+    return (
+        sa.select(value, count)
+        .where(
+            image_terms.c.org_id == org_id,
+            image_terms.c.field == name,
+            image_terms.c.image_pk.in_(hits),
+        )
+        .group_by(image_terms.c.value_norm)
+        .order_by(count.desc(), value.asc(), image_terms.c.value_norm.asc())
+    )
+
+
+# --- With similarity ------------------------------------------------------------------------
+
+
+def search_ranked(conn: sa.Connection, org_id: int, params: SearchParams, hits: Hits) -> Page:
+    """Sort the hits (by score unless told otherwise), render one page, count and facet."""
+    where = scoped(org_id, pk_set_condition(images.c.id, hits.pks, conn.dialect.name))
+    by_score = params.sort_by in ("", *SIMILARITY_SORTS)
+    descending = (params.sort_order or ("desc" if by_score else "asc")) == "desc"
+    page_pks: list[int] = []
+    if params.offset < MAX_OFFSET and params.offset < len(hits):
+        if by_score:
+            order = top_order(hits, params.offset + params.limit, descending)
+            page_pks = hits.pks[order[params.offset :]].tolist()
+        else:
+            statement = (
+                sa.select(images.c.id)
+                .where(where)
+                .order_by(*sort_columns(conn, params.sort_by, descending))
+                .limit(params.limit)
+                .offset(params.offset)
+            )
+            page_pks = list(conn.execute(statement).scalars())
+    results = render_scored(conn, org_id, hits, page_pks, params.fields)
+    count = len(hits) if params.count else None
+    return Page(results, count, count_facets(conn, org_id, where, params))
+
+
+def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
+    """Indexes of the first k hits by score, ties newest (highest pk) first when descending.
+
+    Exact with ties: every hit tied with the k-th is sorted before the cut.
+    """
+    key = -hits.scores if descending else hits.scores
+    tie = -hits.pks if descending else hits.pks
+    candidates = np.arange(len(key))
+    if k < len(key):
+        kth = np.partition(key, k - 1)[k - 1]
+        candidates = np.flatnonzero(key <= kth)
+    order = candidates[np.lexsort((tie[candidates], key[candidates]))]
+    return order[:k]
+
+
+def render_scored(
+    conn: sa.Connection,
+    org_id: int,
+    hits: Hits,
+    page_pks: list[int],
+    fields: tuple[str, ...] | None,
+) -> list[dict[str, Any]]:
+    """The rows of one page in page order, each with its score; vanished rows are left out."""
+    if not page_pks:
+        return []
+    statement = sa.select(images).where(images.c.org_id == org_id, images.c.id.in_(page_pks))
+    rows = {row.id: row for row in conn.execute(statement)}
+    positions = np.searchsorted(hits.pks, np.asarray(page_pks, dtype=np.int64))
+    results = []
+    for pk, position in zip(page_pks, positions.tolist(), strict=True):
+        if pk in rows:
+            rendered = render_image(rows[pk]._mapping, fields)
+            rendered["score"] = float(hits.scores[position])
+            results.append(rendered)
+    return results
+
+
+class Matcher:
+    """Evaluates a formula with similarity filters into scored hits."""
+
+    def __init__(
+        self, conn: sa.Connection, searcher: Searcher, org_id: int, lang: str, *, fuse_leaves: bool
+    ) -> None:
+        self.conn = conn
+        self.searcher = searcher
+        self.org_id = org_id
+        self.lang = lang
+        self.fuse_leaves = fuse_leaves
+
+    def match(self, node: Node, scope: Condition | None) -> Hits:
+        """The hits of `node` among the images that satisfy `scope`."""
+        if not has_similarity(node):
+            return self.match_metadata(conjoin(scope, compile_filter(node, self.org_id)))
+        if isinstance(node, nodes.And):
+            ranked, metadata = self.partition(node.children)
+            inner = conjoin(scope, *metadata)
+            hits = self.match(ranked[0], inner)
+            for child in ranked[1:]:
+                hits = intersect(hits, self.match(child, inner))
+            return hits
+        if isinstance(node, nodes.Or):
+            ranked, metadata = self.partition(node.children)
+            parts = [self.match(child, scope) for child in ranked]
+            if metadata:
+                parts.append(self.match_metadata(conjoin(scope, sa.or_(*metadata))))
+            return unite(parts)
+        hits = self.match_leaf(node, scope)
+        return as_contribution(hits) if self.fuse_leaves else hits
+
+    def partition(self, children: tuple[Node, ...]) -> tuple[list[Node], list[Condition]]:
+        """Split children into those with similarity filters and the others' SQL conditions."""
+        ranked = [child for child in children if has_similarity(child)]
+        metadata = [compile_filter(c, self.org_id) for c in children if not has_similarity(c)]
+        return ranked, metadata
+
+    def match_metadata(self, condition: Condition | None) -> Hits:
+        """Images that pass a SQL condition, with score 0."""
+        pks = fetch_pks(self.conn, sa.select(images.c.id).where(scoped(self.org_id, condition)))
+        return Hits.of(pks, np.zeros(len(pks)))
+
+    def match_leaf(self, node: Node, scope: Condition | None) -> Hits:
+        if isinstance(node, nodes.TextFilter):
+            return self.match_text(node, scope)
+        if isinstance(node, nodes.ImageSimilar):
+            return self.match_image(node, scope)
+        raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
+
+    def within(self, scope: Condition | None) -> ScopePks | None:
+        return None if scope is None else ScopePks(self.conn, self.org_id, scope)
+
+    def match_image(self, node: nodes.ImageSimilar, scope: Condition | None) -> Hits:
+        """`i~`: cosine with the named image's CLIP vector; an unknown id matches nothing."""
+        clip = self.searcher.clip
+        if clip is None:
+            raise InvalidInput(("query", "q"), IMAGE_UNAVAILABLE, "not_available")
+        query = image_vector(self.conn, self.org_id, node.image_id, "clip", clip.name)
+        if query is None:
+            return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
+        threshold = clip.image_thresholds.get(node.op, DEFAULT_IMAGE_THRESHOLDS[node.op])
+        key: Key = (self.org_id, "clip", clip.name)
+        found = self.searcher.vectors.search(key, query, threshold, self.within(scope))
+        return Hits.of(found.pks, found.scores)
+
+    def match_text(self, node: nodes.TextFilter, scope: Condition | None) -> Hits:
+        """`t~`: RRF of CLIP text-to-image, caption embeddings and BM25 full text."""
+        rankings: list[NDArray[np.int64]] = []
+        within = self.within(scope)
+        clip, text = self.searcher.clip, self.searcher.text
+        if clip is not None:
+            threshold = clip.thresholds.get(node.op, CLIP_THRESHOLDS[node.op])
+            query = clip.embed_texts([node.text])[0]
+            key: Key = (self.org_id, "clip", clip.name)
+            rankings.append(by_score(self.searcher.vectors.search(key, query, threshold, within)))
+        if text is not None:
+            threshold = text.thresholds.get(node.op, TEXT_THRESHOLDS[node.op])
+            query = text.embed_texts([node.text])[0]
+            key = (self.org_id, "caption", text.name)
+            rankings.append(by_score(self.searcher.vectors.search(key, query, threshold, within)))
+        rankings.append(rank_fulltext(self.conn, self.org_id, node.text, self.lang, scope))
+        return fuse(rankings)
+
+
+class ScopePks:
+    """The pks of a scope, queried once however many rankings need them."""
+
+    def __init__(self, conn: sa.Connection, org_id: int, scope: Condition) -> None:
+        self.conn = conn
+        self.statement = sa.select(images.c.id).where(scoped(org_id, scope))
+        self.pks: NDArray[np.int64] | None = None
+
+    def __call__(self) -> NDArray[np.int64]:
+        if self.pks is None:
+            self.pks = fetch_pks(self.conn, self.statement)
+        return self.pks
+
+
+def conjoin(scope: Condition | None, *conditions: Condition) -> Condition | None:
+    parts = ([] if scope is None else [scope]) + list(conditions)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+
+def image_vector(
+    conn: sa.Connection, org_id: int, image_id: str, kind: str, model: str
+) -> NDArray[np.float32] | None:
+    """The stored vector of the organisation's image `image_id`, if it has one of `model`."""
+    statement = (
+        sa.select(embeddings.c.vector)
+        .select_from(embeddings.join(images, images.c.id == embeddings.c.image_pk))
+        .where(
+            images.c.org_id == org_id,
+            images.c.image_id == image_id,
+            embeddings.c.kind == kind,
+            embeddings.c.model == model,
+        )
+    )
+    blob = conn.execute(statement).scalar()
+    return None if blob is None else np.frombuffer(blob, dtype=np.float32)
+
+
+def by_score(matches: Matches) -> NDArray[np.int64]:
+    """Pks best first, ties by pk."""
+    return matches.pks[np.lexsort((matches.pks, -matches.scores))]
+
+
+def fuse(rankings: list[NDArray[np.int64]]) -> Hits:
+    """Reciprocal rank fusion: each ranking adds 1 / (60 + rank) to the images in it."""
+    if not rankings:
+        return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
+    pks = np.concatenate(rankings)
+    weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in rankings])
+    unique, inverse = np.unique(pks, return_inverse=True)
+    scores = np.bincount(inverse, weights=weights, minlength=len(unique))
+    return Hits(unique, np.asarray(scores, dtype=np.float64))
+
+
+def as_contribution(hits: Hits) -> Hits:
+    """Replace scores by 1 / (60 + rank): how one of several similarity filters counts."""
+    order = np.lexsort((hits.pks, -hits.scores))
+    ranks = np.empty(len(hits), dtype=np.float64)
+    ranks[order] = np.arange(1, len(hits) + 1)
+    return Hits(hits.pks, 1.0 / (RRF_K + ranks))
+
+
+def intersect(a: Hits, b: Hits) -> Hits:
+    common, in_a, in_b = np.intersect1d(a.pks, b.pks, assume_unique=True, return_indices=True)
+    return Hits(common, a.scores[in_a] + b.scores[in_b])
+
+
+def unite(parts: list[Hits]) -> Hits:
+    pks = np.concatenate([part.pks for part in parts])
+    scores = np.concatenate([part.scores for part in parts])
+    unique, inverse = np.unique(pks, return_inverse=True)
+    summed = np.bincount(inverse, weights=scores, minlength=len(unique))
+    return Hits(unique, np.asarray(summed, dtype=np.float64))

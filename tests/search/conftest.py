@@ -1,0 +1,71 @@
+"""A real migrated SQLite file per test, and rows written with the apply step's own helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from pixsearch.db.engine import create_db_engine, writer
+from pixsearch.db.migrate import upgrade
+from pixsearch.db.tables import images, organisations
+from pixsearch.images import derived
+from pixsearch.images.fields import WRITABLE_FIELDS
+
+
+def make_engine(path: Path) -> sa.Engine:
+    """A migrated SQLite file with two organisations, 1 and 2."""
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with writer(engine).begin() as conn:
+        conn.execute(
+            sa.insert(organisations),
+            [
+                {"id": 1, "name": "acme", "created_at": 0},
+                {"id": 2, "name": "globex", "created_at": 0},
+            ],
+        )
+    return engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = make_engine(tmp_path / "search.db")
+    yield engine
+    engine.dispose()
+
+
+def add_images(engine: sa.Engine, org_id: int, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert images (fields, computed columns, `vectors` {kind: (model, vector)}); return pks.
+
+    Terms, full text and embeddings are written by `images.derived`, as the apply step does.
+    """
+    pks = []
+    with writer(engine).begin() as conn:
+        for index, given in enumerate(rows):
+            row = dict(given)
+            vectors = row.pop("vectors", {})
+            row.setdefault("created_at", index)
+            row.setdefault("updated_at", row["created_at"])
+            pk = conn.execute(
+                sa.insert(images).values(org_id=org_id, **row).returning(images.c.id)
+            ).scalar_one()
+            fields = {name: row.get(name) for name in WRITABLE_FIELDS}
+            derived.replace_terms(conn, org_id, [(pk, fields)])
+            derived.replace_fulltext(conn, [(pk, fields)])
+            stored = [
+                (pk, kind, model, np.asarray(v, np.float32)) for kind, (model, v) in vectors.items()
+            ]
+            if stored:
+                derived.store_embeddings(conn, org_id, stored)
+            pks.append(pk)
+    return pks
+
+
+def unit(vector: Any) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    return array / np.linalg.norm(array)
