@@ -19,6 +19,8 @@ from pixsearch.images.router import router as images_router
 from pixsearch.operations.background import run_background
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
+from pixsearch.search.router import router as search_router
+from pixsearch.search.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +35,21 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             app.state.key_cache = KeyCache()
-            async with run_background(resources, workers=run_workers):
-                log.info("pixsearch %s ready", __version__)
-                yield
+            resources.vectors = VectorIndex(resources.engine)
+            resources.on_applied.append(resources.vectors.apply)
+            try:
+                async with run_background(resources, workers=run_workers):
+                    log.info("pixsearch %s ready", __version__)
+                    yield
+            finally:
+                resources.vectors.close()
 
     app = FastAPI(title="pixsearch", version=__version__, lifespan=lifespan)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
     app.include_router(images_router)
     app.include_router(operations_router)
+    app.include_router(search_router)
 
     @app.get("/health", tags=["service"], summary="Readiness, and which representations are on")
     async def health(request: Request) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pixsearch.ingest.steps import build_captions, build_steps
 from pixsearch.operations.apply import Applied
 from pixsearch.operations.waiter import Waiter
 from pixsearch.runtimes.registry import Models, open_models
+from pixsearch.search.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class Resources:
     wake_workers: Callable[[], None] = field(default=lambda: None)
     # Called after each applied operation: in-memory search indexes follow the database.
     on_applied: list[Callable[[Applied], None]] = field(default_factory=list)
+    # The in-memory vectors that searches read; set by the app (None where nothing searches).
+    vectors: VectorIndex | None = None
 
 
 @asynccontextmanager
