@@ -49,6 +49,7 @@ Within = Callable[[], NDArray[np.int64]]
 GATHER_MAX_FRACTION = 0.35  # gathering costs ~2.5x per row what a sequential scan does
 CHUNK_ROWS = 2048  # rows gathered at once: 4 MiB at 512 dimensions, stays in cache
 MAX_PENDING = 20_000  # queued changes of a slot nobody searches; past this it is unloaded
+COMPACT_MIN_DEAD = 1024  # dead rows are compacted away past this and a quarter of the slot
 LOAD_BATCH = 10_000
 # The share of a full product's expected time to wait for the filter's pks before
 # computing the full product beside the query.
@@ -166,7 +167,7 @@ class Slot:
         self.pks[rows] = 0
         self.dead += len(rows)
         self.append([(pk, vector) for pk, vector in latest.items() if vector is not None])
-        if self.dead > max(1024, self.size // 4):
+        if self.dead > max(COMPACT_MIN_DEAD, self.size // 4):
             self.compact()
 
     def append(self, rows: list[tuple[int, NDArray[np.float32]]], expected: int = 0) -> None:
@@ -190,8 +191,9 @@ class Slot:
     def grow(self, capacity: int, dim: int) -> None:
         matrix = np.zeros((capacity, dim), dtype=np.float32)
         pks = np.zeros(capacity, dtype=np.int64)
-        matrix[: self.size] = self.matrix[: self.size]
-        pks[: self.size] = self.pks[: self.size]
+        if self.size:
+            matrix[: self.size] = self.matrix[: self.size]
+            pks[: self.size] = self.pks[: self.size]
         self.matrix, self.pks = matrix, pks
 
     def compact(self) -> None:

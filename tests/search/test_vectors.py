@@ -1,0 +1,244 @@
+"""The in-memory vector index: lazy load, following applied operations, exact filtered top k."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from pixsearch.db.engine import writer
+from pixsearch.db.tables import embeddings
+from pixsearch.images import derived
+from pixsearch.operations.apply import Applied
+from pixsearch.search import vectors as vectors_module
+from pixsearch.search.vectors import VectorIndex
+from tests.search.conftest import add_images, make_engine, unit
+
+DIM = 16
+MODEL = "clip-a@1"
+
+
+@pytest.fixture
+def index(engine: sa.Engine) -> Iterator[VectorIndex]:
+    vectors = VectorIndex(engine)
+    yield vectors
+    vectors.close()
+
+
+def random_units(count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((count, DIM)).astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def add_vectors(
+    engine: sa.Engine, org_id: int, matrix: np.ndarray, model: str = MODEL
+) -> list[int]:
+    rows = [
+        {"image_id": f"o{org_id}-{model}-{i}", "vectors": {"clip": (model, vector)}}
+        for i, vector in enumerate(matrix)
+    ]
+    return add_images(engine, org_id, rows)
+
+
+def everything(index: VectorIndex, query: np.ndarray, **kwargs: Any) -> dict[int, float]:
+    found = index.search((1, "clip", MODEL), query, -2.0, **kwargs)
+    return dict(zip(found.pks.tolist(), found.scores.tolist(), strict=True))
+
+
+def test_loads_lazily_only_the_configured_model_and_organisation(
+    engine: sa.Engine, index: VectorIndex
+) -> None:
+    mine = add_vectors(engine, 1, random_units(5, 1))
+    add_vectors(engine, 1, random_units(3, 2), model="clip-b@2")
+    add_vectors(engine, 2, random_units(4, 3))
+    assert index.loaded_keys() == []
+    assert set(everything(index, unit(np.ones(DIM)))) == set(mine)
+    assert index.loaded_keys() == [(1, "clip", MODEL)]
+
+
+def test_scores_are_cosine_and_threshold_filters(engine: sa.Engine, index: VectorIndex) -> None:
+    matrix = random_units(50, 4)
+    pks = add_vectors(engine, 1, matrix)
+    query = matrix[7]
+    found = index.search((1, "clip", MODEL), query, 0.3)
+    expected = {
+        pk: float(score) for pk, score in zip(pks, matrix @ query, strict=True) if score >= 0.3
+    }
+    assert dict(zip(found.pks.tolist(), found.scores.tolist(), strict=True)) == pytest.approx(
+        expected
+    )
+    assert pks[7] in expected
+
+
+def test_follows_added_replaced_deleted_and_other_model_vectors(
+    engine: sa.Engine, index: VectorIndex
+) -> None:
+    a, b, c, d = add_vectors(engine, 1, random_units(4, 5))
+    query = unit(np.arange(DIM))
+    assert set(everything(index, query)) == {a, b, c, d}
+    new = unit(np.arange(DIM))
+    (e,) = add_images(engine, 1, [{"image_id": "new"}])
+    index.apply(
+        Applied(
+            1,
+            deleted=[b],
+            vectors=[
+                (a, "clip", MODEL, new),  # replaced
+                (c, "clip", "clip-b@2", unit(np.ones(DIM))),  # now a vector of another model
+                (d, "caption", MODEL, unit(np.ones(DIM))),  # another kind: not this slot
+                (e, "clip", MODEL, new),  # added
+            ],
+        )
+    )
+    scores = everything(index, query)
+    assert set(scores) == {a, d, e}
+    assert scores[a] == pytest.approx(1.0) and scores[e] == pytest.approx(1.0)
+    index.apply(Applied(1, vectors=[(a, "clip", "", None)]))  # pixels changed, no vector
+    assert set(everything(index, query)) == {d, e}
+    index.apply(Applied(2, deleted=[d, e]))  # another organisation: not ours
+    assert set(everything(index, query)) == {d, e}
+
+
+def test_changes_to_unloaded_slots_come_from_the_database(
+    engine: sa.Engine, index: VectorIndex
+) -> None:
+    (a,) = add_vectors(engine, 1, random_units(1, 6))
+    index.apply(Applied(1, deleted=[a]))  # nothing loaded: nothing to do
+    assert set(everything(index, unit(np.ones(DIM)))) == {a}
+
+
+def test_many_replacements_compact_and_stay_exact(
+    engine: sa.Engine, index: VectorIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "COMPACT_MIN_DEAD", 8)
+    pks = add_vectors(engine, 1, random_units(30, 7))
+    everything(index, unit(np.ones(DIM)))
+    latest = dict(zip(pks, random_units(30, 7), strict=True))
+    for round_ in range(200):
+        pk = pks[round_ % len(pks)]
+        latest[pk] = random_units(1, 100 + round_)[0]
+        index.apply(Applied(1, vectors=[(pk, "clip", MODEL, latest[pk])]))
+        if round_ % 7 == 0:
+            index.snapshot((1, "clip", MODEL))
+    snap = index.snapshot((1, "clip", MODEL))
+    assert snap.size - snap.dead == 30
+    assert snap.size < 30 + 20  # compacted along the way, not 230 rows
+    query = unit(np.arange(DIM) - 3)
+    expected = {pk: float(vector @ query) for pk, vector in latest.items()}
+    assert everything(index, query) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_slot_nobody_searches_is_unloaded_instead_of_queueing_forever(
+    engine: sa.Engine, index: VectorIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "MAX_PENDING", 3)
+    (a, b) = add_vectors(engine, 1, random_units(2, 8))
+    everything(index, unit(np.ones(DIM)))
+    for _ in range(4):
+        index.apply(Applied(1, deleted=[a]))
+    assert index.loaded_keys() == []
+    # Reloaded from the database, which never deleted `a`: the database is the truth.
+    assert set(everything(index, unit(np.ones(DIM)))) == {a, b}
+
+
+def test_a_change_committed_during_the_load_is_not_lost(
+    engine: sa.Engine, index: VectorIndex
+) -> None:
+    """The load reads a snapshot; an operation commits after it and calls `apply` meanwhile."""
+    (a, b) = add_vectors(engine, 1, random_units(2, 9))
+    late = unit(np.arange(DIM))
+    (c,) = add_images(engine, 1, [{"image_id": "late"}])
+    done = threading.Event()
+
+    def commit_meanwhile(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # After the load's count: its read transaction has its snapshot.
+        if done.is_set() or "count(" not in statement:
+            return
+        done.set()
+        with writer(engine).begin() as other:
+            derived.store_embeddings(other, 1, [(c, "clip", MODEL, late)])
+            other.execute(sa.delete(embeddings).where(embeddings.c.image_pk == a))
+        index.apply(Applied(1, vectors=[(c, "clip", MODEL, late), (a, "clip", "", None)]))
+
+    sa.event.listen(engine, "after_cursor_execute", commit_meanwhile)
+    try:
+        scores = everything(index, late)
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", commit_meanwhile)
+    assert done.is_set()
+    assert set(scores) == {b, c} and scores[c] == pytest.approx(1.0)
+
+
+def brute_force(
+    matrix: np.ndarray, pks: list[int], allowed: set[int], query: np.ndarray, k: int
+) -> list[int]:
+    scores = dict(
+        zip(pks, (matrix.astype(np.float64) @ query.astype(np.float64)).tolist(), strict=True)
+    )
+    return sorted((pk for pk in pks if pk in allowed), key=lambda pk: -scores[pk])[:k]
+
+
+@pytest.fixture(scope="module")
+def stored(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[sa.Engine, np.ndarray, list[int]]]:
+    """2000 vectors, written once for every selectivity."""
+    engine = make_engine(tmp_path_factory.mktemp("vectors") / "search.db")
+    matrix = random_units(2000, 10)
+    yield engine, matrix, add_vectors(engine, 1, matrix)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("fraction", [0.001, 0.01, 0.1, 0.34, 0.36, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("wait_for_filter", [True, False])
+def test_filtered_top_k_is_exact_at_every_selectivity(
+    stored: tuple[sa.Engine, np.ndarray, list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+    fraction: float,
+    wait_for_filter: bool,
+) -> None:
+    # Waiting long: the filter's pks arrive first (gather or full product by selectivity);
+    # not at all: the full product runs beside the filter's query.
+    monkeypatch.setattr(vectors_module, "WAIT_SHARE", 1e9 if wait_for_filter else 0.0)
+    engine, matrix, pks = stored
+    rng = np.random.default_rng(11)
+    allowed = [pk for pk in pks if rng.random() < fraction] or [pks[0]]
+    calls = []
+
+    def within() -> np.ndarray:
+        calls.append(threading.get_ident())
+        return np.asarray([*allowed, 10**9, -1, 0], dtype=np.int64)  # strangers are ignored
+
+    index = VectorIndex(engine)
+    try:
+        for seed in range(5):
+            query = random_units(1, 200 + seed)[0]
+            found = index.search((1, "clip", MODEL), query, -2.0, within)
+            assert set(found.pks.tolist()) == set(allowed)
+            top = found.pks[np.argsort(-found.scores, kind="stable")][:10].tolist()
+            assert top == brute_force(matrix, pks, set(allowed), query, 10)
+    finally:
+        index.close()
+    assert len(calls) == 5 and threading.get_ident() not in calls  # in the helper thread
+
+
+def test_the_filter_query_error_reaches_the_caller(engine: sa.Engine, index: VectorIndex) -> None:
+    add_vectors(engine, 1, random_units(10, 12))
+
+    def failing() -> np.ndarray:
+        raise RuntimeError("the filter failed")
+
+    with pytest.raises(RuntimeError, match="the filter failed"):
+        index.search((1, "clip", MODEL), unit(np.ones(DIM)), 0.0, failing)
+
+
+def test_empty_slot_and_wrong_dimension(engine: sa.Engine, index: VectorIndex) -> None:
+    assert len(index.search((1, "clip", MODEL), unit(np.ones(DIM)), 0.0).pks) == 0
+    add_vectors(engine, 1, random_units(3, 13), model="clip-c@3")
+    with pytest.raises(ValueError, match="dimensions"):
+        index.search((1, "clip", "clip-c@3"), unit(np.ones(DIM + 1)), 0.0)
