@@ -14,7 +14,7 @@ from pixsearch.tenants.service import Organisation, authenticate, hash_key
 KEY_CACHE_S = 5.0  # a revoked key stops working within this many seconds
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 

@@ -16,6 +16,7 @@ from pixsearch.ingest.fetch import Fetcher
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.ingest.steps import build_captions, build_steps
 from pixsearch.operations.apply import Applied
+from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.waiter import Waiter
 from pixsearch.runtimes.registry import Models, open_models
 from pixsearch.search.vectors import VectorIndex
@@ -32,6 +33,7 @@ class Resources:
     pipeline: Pipeline
     captions: CaptionEncoder | None
     waiter: Waiter
+    enqueuer: Enqueuer
     # Set by whoever runs workers in this process, so a new operation starts at once.
     wake_workers: Callable[[], None] = field(default=lambda: None)
     # Called after each applied operation: in-memory search indexes follow the database.
@@ -49,6 +51,7 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     models = open_models(settings)
     for name, state in models.status().items():
         log.info("representation %s: %s", name, state)
+    enqueuer = Enqueuer(engine)
     try:
         async with Fetcher(settings) as fetcher:
             pipeline = Pipeline(settings, fetcher, build_steps(models, settings.inference_batch))
@@ -60,6 +63,8 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 pipeline=pipeline,
                 captions=build_captions(models, settings.inference_batch),
                 waiter=Waiter(settings.worker_poll_s),
+                enqueuer=enqueuer,
             )
     finally:
+        enqueuer.close()
         engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,28 @@ def _create_sqlite_engine(url: str) -> sa.Engine:
     sa.event.listen(engine, "connect", _configure_sqlite)
     # pysqlite's own transaction handling defers BEGIN; take over so that a write
     # transaction starts with BEGIN IMMEDIATE and never fails mid-way on a lock upgrade.
-    sa.event.listen(engine, "begin", _begin_sqlite)
+    # Writers of this process queue on a lock first: SQLite's busy handler would make
+    # them sleep-poll instead, which costs milliseconds per write under contention.
+    write_lock = threading.Lock()
+
+    def begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE":
+            write_lock.acquire()
+            conn.info["holds_write_lock"] = True
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            end(conn)
+            raise
+
+    def end(conn: sa.Connection) -> None:
+        if conn.info.pop("holds_write_lock", False):
+            write_lock.release()
+
+    sa.event.listen(engine, "begin", begin)
+    sa.event.listen(engine, "commit", end)
+    sa.event.listen(engine, "rollback", end)
     return engine
 
 
@@ -50,11 +72,6 @@ def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-def _begin_sqlite(conn: sa.Connection) -> None:
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def writer(engine: sa.Engine) -> sa.Engine:

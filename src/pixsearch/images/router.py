@@ -30,7 +30,7 @@ WRITE_ANSWERS = {
 }
 
 
-def write_flags(
+async def write_flags(
     wait: Annotated[bool, Query(description="Answer when the operation has finished.")] = False,
     urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
     strict: Annotated[bool, Query(description="Fail on an id conflict.")] = False,
@@ -40,7 +40,7 @@ def write_flags(
     return WriteFlags(wait=wait, urgent=urgent, strict=strict, subset=subset, lang=lang)
 
 
-def delete_flags(
+async def delete_flags(
     wait: Annotated[bool, Query(description="Answer when the operation has finished.")] = False,
     urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
     strict: Annotated[bool, Query(description="Fail on a missing id.")] = False,
@@ -56,7 +56,7 @@ DeleteFlagsDep = Annotated[WriteFlags, Depends(delete_flags)]
 async def _write(
     res: ResourcesDep, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
 ) -> JSONResponse:
-    op_id = await run_in_threadpool(submit, res, org_id, mode, items, flags)
+    op_id = await submit(res, org_id, mode, items, flags)
     return await answer_write(res, org_id, op_id, mode, len(items), flags.wait)
 
 

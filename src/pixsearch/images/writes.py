@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pixsearch.db.engine import writer
 from pixsearch.errors import InvalidInput
 from pixsearch.images.schemas import BatchDelete, BatchImage, ImageBody, check_image_id
-from pixsearch.operations import store
-from pixsearch.operations.store import NewItem
+from pixsearch.operations.store import NewItem, NewOperation
 from pixsearch.resources import Resources
 
 METHOD_OF_MODE = {"add": "add", "put": "upd", "patch": "upd", "del": "del"}
@@ -68,13 +66,12 @@ def _check_src(mode: str, fields: dict[str, Any], loc: tuple[str | int, ...]) ->
         raise InvalidInput((*loc, "src"), "src cannot be cleared", "value_error")
 
 
-def submit(
+async def submit(
     resources: Resources, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
 ) -> int:
-    """Queue the operation in one transaction; return its id."""
-    with writer(resources.engine).begin() as conn:
-        return store.enqueue(
-            conn,
+    """Queue the operation (one transaction, shared with concurrent ones); return its id."""
+    return await resources.enqueuer.submit(
+        NewOperation(
             org_id=org_id,
             method=METHOD_OF_MODE[mode],
             mode=mode,
@@ -85,3 +82,4 @@ def submit(
             subset=flags.subset,
             lang=flags.lang,
         )
+    )

@@ -46,55 +46,68 @@ class Item:
     body: dict[str, Any] | None
 
 
-def enqueue(
-    conn: sa.Connection,
-    *,
-    org_id: int,
-    method: str,
-    mode: str,
-    items: list[NewItem],
-    wait: bool = False,
-    urgent: bool = False,
-    strict: bool = False,
-    subset: bool = False,
-    lang: str = "en",
-) -> int:
-    """Insert an operation and its items; the caller's transaction makes it one unit."""
-    op_id: int = conn.execute(
-        sa.insert(operations).values(
-            org_id=org_id,
-            method=method,
-            mode=mode,
-            state=QUEUED,
-            do_wait=wait,
-            do_urgent=urgent,
-            do_strict=strict,
-            do_subset=subset,
-            lang=lang,
-            num_total=len(items),
-            num_good=0,
-            num_bad=0,
-            errors=[],
-            attempts=0,
-            created_at=now_ms(),
-        )
-    ).inserted_primary_key[0]
+@dataclass(frozen=True)
+class NewOperation:
+    org_id: int
+    method: str
+    mode: str
+    items: list[NewItem]
+    wait: bool = False
+    urgent: bool = False
+    strict: bool = False
+    subset: bool = False
+    lang: str = "en"
+
+
+def enqueue(conn: sa.Connection, **spec: Any) -> int:
+    """Insert one operation and its items; see `enqueue_many`."""
+    return enqueue_many(conn, [NewOperation(**spec)])[0]
+
+
+def enqueue_many(conn: sa.Connection, new: list[NewOperation]) -> list[int]:
+    """Insert operations and their items with two statements; the caller's transaction
+    makes them one unit. Returns the ids in order."""
+    now = now_ms()
+    rows = [
+        {
+            "org_id": op.org_id,
+            "method": op.method,
+            "mode": op.mode,
+            "state": QUEUED,
+            "do_wait": op.wait,
+            "do_urgent": op.urgent,
+            "do_strict": op.strict,
+            "do_subset": op.subset,
+            "lang": op.lang,
+            "num_total": len(op.items),
+            "num_good": 0,
+            "num_bad": 0,
+            "errors": [],
+            "attempts": 0,
+            "created_at": now,
+        }
+        for op in new
+    ]
+    result = conn.execute(
+        sa.insert(operations).returning(operations.c.id, sort_by_parameter_order=True), rows
+    )
+    ids = [row.id for row in result]
+    items = [
+        {
+            "op_id": op_id,
+            "seq": seq,
+            "image_id": item.image_id,
+            "raw_id": item.raw_id,
+            "body": item.body,
+        }
+        for op_id, op in zip(ids, new, strict=True)
+        for seq, item in enumerate(op.items)
+    ]
     if items:
-        conn.execute(
-            sa.insert(operation_items),
-            [
-                {
-                    "op_id": op_id,
-                    "seq": seq,
-                    "image_id": item.image_id,
-                    "raw_id": item.raw_id,
-                    "body": item.body,
-                }
-                for seq, item in enumerate(items)
-            ],
-        )
-    notify(conn, QUEUE_CHANNEL, str(op_id))
-    return op_id
+        conn.execute(sa.insert(operation_items), items)
+    for op_id in ids:
+        notify(conn, QUEUE_CHANNEL, str(op_id))
+    return ids
 
 
 def claim_next(conn: sa.Connection, worker: str) -> Claimed | None:

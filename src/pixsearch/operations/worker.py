@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
@@ -109,7 +110,9 @@ class Worker:
     async def _process(self, op: Claimed) -> None:
         items, existing = await to_thread.run_sync(self._load, op)
         prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
+        started = time.perf_counter()
         applied = await to_thread.run_sync(self._apply, op, items, prepared)
+        self.pipeline.timings.add("apply", started)
         if applied.finished:
             for callback in self.on_applied:
                 callback(applied)

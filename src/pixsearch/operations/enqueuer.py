@@ -1,0 +1,96 @@
+"""Group commit for enqueues: one thread writes every pending operation in one transaction.
+
+Under load many requests enqueue at once; committing them together pays one BEGIN, one
+write lock and one COMMIT for all of them, and spares each request a thread-pool hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from pixsearch.db.engine import writer
+from pixsearch.operations import store
+from pixsearch.operations.store import NewOperation
+
+log = logging.getLogger(__name__)
+MAX_GROUP = 256  # operations per transaction at most
+
+
+@dataclass
+class _Pending:
+    operation: NewOperation
+    future: asyncio.Future[int]
+    loop: asyncio.AbstractEventLoop
+
+
+class Enqueuer:
+    """Inserts operations in shared transactions on a dedicated thread."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = writer(engine)
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pixsearch-enqueuer", daemon=True)
+        self._thread.start()
+
+    async def submit(self, operation: NewOperation) -> int:
+        """Queue `operation`; its id once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._queue.put(_Pending(operation, future, loop))
+        return await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # finish this group, then stop
+                    break
+                group.append(more)
+            self._write(group)
+
+    def _write(self, group: list[_Pending]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                ids = store.enqueue_many(conn, [pending.operation for pending in group])
+        except Exception as error:
+            if len(group) > 1:
+                # One bad write must not fail its neighbours: retry each on its own.
+                for pending in group:
+                    self._write([pending])
+                return
+            _resolve(group[0], error=error)
+            return
+        for pending, op_id in zip(group, ids, strict=True):
+            _resolve(pending, op_id)
+
+
+def _resolve(
+    pending: _Pending, op_id: int | None = None, error: BaseException | None = None
+) -> None:
+    def settle() -> None:
+        if pending.future.cancelled():
+            return
+        if error is not None:
+            pending.future.set_exception(error)
+        else:
+            pending.future.set_result(op_id)  # type: ignore[arg-type]
+
+    pending.loop.call_soon_threadsafe(settle)
