@@ -15,6 +15,7 @@ from pixsearch.search.compiler import (
     has_similarity,
     install_functions,
     pk_set_condition,
+    select_pks,
 )
 from pixsearch.search.parser import parse_formula
 from tests.search.conftest import add_images, make_engine
@@ -240,3 +241,28 @@ def test_pk_sets_of_any_size_round_trip(db: sa.Engine, size: int) -> None:
         got = fetch_pks(conn, statement)
     assert sorted(got.tolist()) == sorted(every[: min(size, len(every))].tolist())
     assert len(every) == len(ROWS)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "k=beach",
+        "k=beach,sunset",
+        "k∩sunset,unsung || c=nature",
+        "k~sun && c=travel",
+        "(k=beach || col=summer 2024) && !o=portrait",
+        "k=beach && d>2020-6-1",
+        "d>2000-1-1",
+    ],
+)
+def test_pks_from_terms_alone_equal_the_conditions(db: sa.Engine, formula: str) -> None:
+    node = parse_formula(formula)
+    assert node is not None
+    with db.connect() as conn:
+        install_functions(conn)
+        pks = fetch_pks(conn, select_pks(node, 1))
+        image_ids = conn.execute(
+            sa.select(images.c.image_id).where(images.c.id.in_(pks.tolist()))
+        ).scalars()
+        assert set(image_ids) == found(db, formula)
+    assert found(db, formula)  # each formula matches something

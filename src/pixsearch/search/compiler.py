@@ -74,6 +74,50 @@ def compile_filter(node: Node, org_id: int) -> Condition:
     raise TypeError(f"{type(node).__name__} is not a metadata filter")
 
 
+def select_pks(node: Node, org_id: int) -> sa.Select[Any]:
+    """SELECT the pks of the organisation's images that match `node` (no similarity).
+
+    Keyword, category and collection filters, and `&&` and `||` of them, read only
+    `image_terms` (INTERSECT, UNION): no lookup of each image row.
+    """
+    terms = select_term_pks(node, org_id)
+    if terms is not None:
+        return terms
+    return sa.select(images.c.id).where(images.c.org_id == org_id, compile_filter(node, org_id))
+
+
+def select_term_pks(node: Node, org_id: int) -> sa.Select[Any] | None:
+    """The pks of a set filter, or of `&&`/`||` of set filters, from `image_terms` alone."""
+    if isinstance(node, nodes.SetFilter):
+        folded = [fold(value) for value in node.values]
+        if node.op == "all" and len(folded) > 1:
+            parts = [term_pks(node.field, org_id, [value]) for value in folded]
+            return sa.intersect(*parts).subquery().select()
+        return term_pks(node.field, org_id, folded, prefix=node.op == "prefix")
+    if isinstance(node, nodes.And | nodes.Or) and node.children:
+        found = [select_term_pks(child, org_id) for child in node.children]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        combine = sa.intersect if isinstance(node, nodes.And) else sa.union
+        return combine(*parts).subquery().select()
+    return None
+
+
+def term_pks(field: str, org_id: int, folded: list[str], *, prefix: bool = False) -> sa.Select[Any]:
+    """Pks with a term of `field` equal to one of `folded` (or with a word starting so)."""
+    if prefix:
+        matches = word_prefix(image_terms.c.value_norm, folded[0])
+    else:
+        matches = image_terms.c.value_norm.in_(folded)
+    # No DISTINCT: an image may repeat (two spellings of one term); callers do not mind.
+    return sa.select(image_terms.c.image_pk).where(
+        image_terms.c.org_id == org_id, image_terms.c.field == field, matches
+    )
+
+
 COMPARATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "=": lambda a, b: a == b,
     "<": lambda a, b: a < b,

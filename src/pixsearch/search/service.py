@@ -40,6 +40,7 @@ from pixsearch.search.compiler import (
     has_similarity,
     install_functions,
     pk_set_condition,
+    select_pks,
 )
 from pixsearch.search.fulltext import rank_fulltext
 from pixsearch.search.nodes import Node, similarity_filters
@@ -84,15 +85,14 @@ class Searcher:
 
 @dataclass(frozen=True)
 class Hits:
-    """Scored image pks: sorted, unique."""
+    """Scored image pks: unique, in no particular order."""
 
     pks: NDArray[np.int64]
     scores: NDArray[np.float64]
 
     @staticmethod
     def of(pks: NDArray[np.int64], scores: NDArray[np.floating[Any]]) -> Hits:
-        order = np.argsort(pks, kind="stable")
-        return Hits(pks[order], np.asarray(scores, dtype=np.float64)[order])
+        return Hits(np.asarray(pks, dtype=np.int64), np.asarray(scores, dtype=np.float64))
 
     def __len__(self) -> int:
         return len(self.pks)
@@ -119,7 +119,7 @@ def search_images(
         condition = compile_filter(formula, org_id) if formula is not None else None
         return search_metadata(conn, org_id, params, condition)
     matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
-    return search_ranked(conn, org_id, params, matcher.match(formula, None))
+    return search_ranked(conn, org_id, params, matcher.match(formula, ()))
 
 
 def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) -> None:
@@ -225,26 +225,40 @@ def list_facet(org_id: int, name: str, where: Condition) -> sa.Select[Any]:
 
 def search_ranked(conn: sa.Connection, org_id: int, params: SearchParams, hits: Hits) -> Page:
     """Sort the hits (by score unless told otherwise), render one page, count and facet."""
-    where = scoped(org_id, pk_set_condition(images.c.id, hits.pks, conn.dialect.name))
     by_score = params.sort_by in ("", *SIMILARITY_SORTS)
     descending = (params.sort_order or ("desc" if by_score else "asc")) == "desc"
-    page_pks: list[int] = []
+    page: list[tuple[int, float]] = []
     if params.offset < MAX_OFFSET and params.offset < len(hits):
         if by_score:
-            order = top_order(hits, params.offset + params.limit, descending)
-            page_pks = hits.pks[order[params.offset :]].tolist()
+            order = top_order(hits, params.offset + params.limit, descending)[params.offset :]
+            page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
         else:
-            statement = (
-                sa.select(images.c.id)
-                .where(where)
-                .order_by(*sort_columns(conn, params.sort_by, descending))
-                .limit(params.limit)
-                .offset(params.offset)
-            )
-            page_pks = list(conn.execute(statement).scalars())
-    results = render_scored(conn, org_id, hits, page_pks, params.fields)
+            page = sort_hits(conn, org_id, hits, params, descending)
+    results = render_scored(conn, org_id, page, params.fields)
     count = len(hits) if params.count else None
-    return Page(results, count, count_facets(conn, org_id, where, params))
+    facets = {}
+    if params.facets:  # the hits as SQL only when needed: a million pks take a while
+        where = scoped(org_id, pk_set_condition(images.c.id, hits.pks, conn.dialect.name))
+        facets = count_facets(conn, org_id, where, params)
+    return Page(results, count, facets)
+
+
+def sort_hits(
+    conn: sa.Connection, org_id: int, hits: Hits, params: SearchParams, descending: bool
+) -> list[tuple[int, float]]:
+    """One page of hits in the order of a field, with their scores."""
+    where = scoped(org_id, pk_set_condition(images.c.id, hits.pks, conn.dialect.name))
+    statement = (
+        sa.select(images.c.id)
+        .where(where)
+        .order_by(*sort_columns(conn, params.sort_by, descending))
+        .limit(params.limit)
+        .offset(params.offset)
+    )
+    page_pks = list(conn.execute(statement).scalars())
+    wanted = np.isin(hits.pks, page_pks)
+    score_of = dict(zip(hits.pks[wanted].tolist(), hits.scores[wanted].tolist(), strict=True))
+    return [(pk, score_of[pk]) for pk in page_pks]
 
 
 def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
@@ -265,23 +279,27 @@ def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
 def render_scored(
     conn: sa.Connection,
     org_id: int,
-    hits: Hits,
-    page_pks: list[int],
+    page: list[tuple[int, float]],
     fields: tuple[str, ...] | None,
 ) -> list[dict[str, Any]]:
-    """The rows of one page in page order, each with its score; vanished rows are left out."""
-    if not page_pks:
+    """The rows of one page of (pk, score) in page order; rows deleted meanwhile are left out."""
+    if not page:
         return []
-    statement = sa.select(images).where(images.c.org_id == org_id, images.c.id.in_(page_pks))
-    rows = {row.id: row for row in conn.execute(statement)}
-    positions = np.searchsorted(hits.pks, np.asarray(page_pks, dtype=np.int64))
+    pks = [pk for pk, _ in page]
+    # By pk alone, so SQLite looks the rows up by rowid instead of scanning the
+    # organisation's index; the organisation is checked on each row.
+    statement = sa.select(images).where(images.c.id.in_(pks))
+    rows = {row.id: row for row in conn.execute(statement) if row.org_id == org_id}
     results = []
-    for pk, position in zip(page_pks, positions.tolist(), strict=True):
+    for pk, score in page:
         if pk in rows:
             rendered = render_image(rows[pk]._mapping, fields)
-            rendered["score"] = float(hits.scores[position])
+            rendered["score"] = score
             results.append(rendered)
     return results
+
+
+Scope = tuple[Node, ...]  # metadata filters that all hold; () is the whole organisation
 
 
 class Matcher:
@@ -296,48 +314,43 @@ class Matcher:
         self.lang = lang
         self.fuse_leaves = fuse_leaves
 
-    def match(self, node: Node, scope: Condition | None) -> Hits:
-        """The hits of `node` among the images that satisfy `scope`."""
+    def match(self, node: Node, scope: Scope) -> Hits:
+        """The hits of `node` among the images that pass every filter of `scope`."""
         if not has_similarity(node):
-            return self.match_metadata(conjoin(scope, compile_filter(node, self.org_id)))
+            return self.match_metadata((*scope, node))
         if isinstance(node, nodes.And):
-            ranked, metadata = self.partition(node.children)
-            inner = conjoin(scope, *metadata)
+            ranked = [child for child in node.children if has_similarity(child)]
+            inner = scope + tuple(c for c in node.children if not has_similarity(c))
             hits = self.match(ranked[0], inner)
             for child in ranked[1:]:
                 hits = intersect(hits, self.match(child, inner))
             return hits
         if isinstance(node, nodes.Or):
-            ranked, metadata = self.partition(node.children)
+            ranked = [child for child in node.children if has_similarity(child)]
+            metadata = tuple(c for c in node.children if not has_similarity(c))
             parts = [self.match(child, scope) for child in ranked]
             if metadata:
-                parts.append(self.match_metadata(conjoin(scope, sa.or_(*metadata))))
+                parts.append(self.match_metadata((*scope, nodes.Or(metadata))))
             return unite(parts)
         hits = self.match_leaf(node, scope)
         return as_contribution(hits) if self.fuse_leaves else hits
 
-    def partition(self, children: tuple[Node, ...]) -> tuple[list[Node], list[Condition]]:
-        """Split children into those with similarity filters and the others' SQL conditions."""
-        ranked = [child for child in children if has_similarity(child)]
-        metadata = [compile_filter(c, self.org_id) for c in children if not has_similarity(c)]
-        return ranked, metadata
-
-    def match_metadata(self, condition: Condition | None) -> Hits:
-        """Images that pass a SQL condition, with score 0."""
-        pks = fetch_pks(self.conn, sa.select(images.c.id).where(scoped(self.org_id, condition)))
+    def match_metadata(self, scope: Scope) -> Hits:
+        """Images that pass the filters, with score 0."""
+        pks = np.unique(ScopePks(self.conn, self.org_id, scope)())
         return Hits.of(pks, np.zeros(len(pks)))
 
-    def match_leaf(self, node: Node, scope: Condition | None) -> Hits:
+    def match_leaf(self, node: Node, scope: Scope) -> Hits:
         if isinstance(node, nodes.TextFilter):
             return self.match_text(node, scope)
         if isinstance(node, nodes.ImageSimilar):
             return self.match_image(node, scope)
         raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
 
-    def within(self, scope: Condition | None) -> ScopePks | None:
-        return None if scope is None else ScopePks(self.conn, self.org_id, scope)
+    def within(self, scope: Scope) -> ScopePks | None:
+        return ScopePks(self.conn, self.org_id, scope) if scope else None
 
-    def match_image(self, node: nodes.ImageSimilar, scope: Condition | None) -> Hits:
+    def match_image(self, node: nodes.ImageSimilar, scope: Scope) -> Hits:
         """`i~`: cosine with the named image's CLIP vector; an unknown id matches nothing."""
         clip = self.searcher.clip
         if clip is None:
@@ -350,7 +363,7 @@ class Matcher:
         found = self.searcher.vectors.search(key, query, threshold, self.within(scope))
         return Hits.of(found.pks, found.scores)
 
-    def match_text(self, node: nodes.TextFilter, scope: Condition | None) -> Hits:
+    def match_text(self, node: nodes.TextFilter, scope: Scope) -> Hits:
         """`t~`: RRF of CLIP text-to-image, caption embeddings and BM25 full text."""
         rankings: list[NDArray[np.int64]] = []
         within = self.within(scope)
@@ -365,29 +378,23 @@ class Matcher:
             query = text.embed_texts([node.text])[0]
             key = (self.org_id, "caption", text.name)
             rankings.append(by_score(self.searcher.vectors.search(key, query, threshold, within)))
-        rankings.append(rank_fulltext(self.conn, self.org_id, node.text, self.lang, scope))
+        condition = compile_filter(nodes.And(scope), self.org_id) if scope else None
+        rankings.append(rank_fulltext(self.conn, self.org_id, node.text, self.lang, condition))
         return fuse(rankings)
 
 
 class ScopePks:
-    """The pks of a scope, queried once however many rankings need them."""
+    """The pks of the images that pass a scope, queried once however many rankings ask."""
 
-    def __init__(self, conn: sa.Connection, org_id: int, scope: Condition) -> None:
+    def __init__(self, conn: sa.Connection, org_id: int, scope: Scope) -> None:
         self.conn = conn
-        self.statement = sa.select(images.c.id).where(scoped(org_id, scope))
+        self.statement = select_pks(nodes.And(scope), org_id)
         self.pks: NDArray[np.int64] | None = None
 
     def __call__(self) -> NDArray[np.int64]:
         if self.pks is None:
             self.pks = fetch_pks(self.conn, self.statement)
         return self.pks
-
-
-def conjoin(scope: Condition | None, *conditions: Condition) -> Condition | None:
-    parts = ([] if scope is None else [scope]) + list(conditions)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else sa.and_(*parts)
 
 
 def image_vector(

@@ -1,0 +1,346 @@
+"""Search latency at 10k, 100k and 1M images with 512-d vectors, against bare NumPy.
+
+For each size a SQLite file is filled directly with SQL (the benchmark measures search, not
+ingestion): images with realistic metadata (titles drawn from a vocabulary, 40 countries,
+dates from 2000 to 2024, 2-4 topical keywords plus `sel1`, `sel10`, `sel50` on 1 %,
+10 % and 50 % of the images), their set terms and full-text rows, and clustered unit
+vectors (clusters of about 50; cosine within a cluster about 0.7). The file is kept and
+reused when run again. Then, in-process through `search_images` (the function behind
+GET /imgs):
+
+    (a) i~<id>                      pure vector top 50
+    (b) i~<id> && k=sel1|sel10|sel50 vector + filter, with recall@10 against brute force
+    (c) t~<word> + 2 facets         full text (no model) with facets
+    (d) k=sel10 && d>=2015-1-1      metadata only, sorted by date
+    bare                            NumPy matrix-vector product + argpartition top 50
+                                    over the same matrix the index searches
+
+The CLIP model is a tiny one built with 512 dimensions whose `~` image threshold is -1,
+so that every image qualifies and (a) and (b) are exact top-k over all rows: the hardest
+case, and the one bare NumPy computes. The vectors load once before timing (load time
+reported). `--http` adds (a) through a real uvicorn server (its own index).
+
+    .venv/bin/python -m bench.search --sizes 10000,100000,1000000 [--queries 30] [--http]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from bench.stats import percentiles
+from pixsearch.db.engine import create_db_engine
+from pixsearch.db.migrate import upgrade
+from pixsearch.runtimes.clip import ClipModel
+from pixsearch.search.service import Page, Searcher, SearchParams, search_images
+from pixsearch.search.vectors import VectorIndex
+from tests.runtimes.tinymodels import build_tiny_clip
+
+DIM = 512
+CHUNK = 20_000
+CLUSTER = 50
+NOISE = 0.029  # per dimension: two members of a cluster have cosine about 0.7
+COUNTRIES = [f"Country {i:02d}" for i in range(40)]
+VOCABULARY = (
+    "red blue green black white yellow dress shirt shoes hat coat jacket skirt pants beach "
+    "mountain city street night sunset river forest snow car bike dog cat bird horse man "
+    "woman child people portrait market festival bridge tower church garden park lake sea "
+    "boat train station airport road field flower tree house window door kitchen table "
+    "chair book phone camera coffee bread fruit wine cheese music dance sport football "
+    "tennis running swimming winter summer spring autumn rain storm cloud sky moon star"
+).split()
+
+
+def zipf_choice(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    """Indexes in [0, size) with a Zipf-like skew: a few values are common, most rare."""
+    weights = 1.0 / np.arange(1, size + 1)
+    return rng.choice(size, count, p=weights / weights.sum())
+
+
+def build_model(directory: Path) -> ClipModel:
+    path = build_tiny_clip(directory / "bench-clip", dim=DIM)
+    config = json.loads((path / "config.json").read_text())
+    config["image_thresholds"] = {"~": -1.0, "~~": 0.5, "~~~": 0.8}
+    (path / "config.json").write_text(json.dumps(config))
+    return ClipModel(path)
+
+
+def populate(engine: sa.Engine, size: int, model: str, seed: int = 0) -> None:
+    """Fill an empty database with `size` images of organisation 1, in chunks."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((max(1, size // CLUSTER), DIM)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    raw = engine.raw_connection()
+    try:
+        db: Any = raw.driver_connection
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("BEGIN")
+        db.execute("INSERT INTO organisations(id, name, created_at) VALUES (1, 'bench', 0)")
+        for start in range(0, size, CHUNK):
+            insert_chunk(db, rng, centers, start, min(CHUNK, size - start), model)
+        db.execute("COMMIT")
+    finally:
+        raw.close()
+
+
+def insert_chunk(
+    db: Any, rng: np.random.Generator, centers: np.ndarray, start: int, count: int, model: str
+) -> None:
+    pks = np.arange(start + 1, start + count + 1)
+    words = zipf_choice(rng, len(VOCABULARY), count * 4).reshape(count, 4)
+    topics = zipf_choice(rng, len(VOCABULARY), count * 3).reshape(count, 3)
+    countries = zipf_choice(rng, len(COUNTRIES), count)
+    days = rng.integers(0, 25 * 365, count)
+    flags = rng.random((count, 3)) < np.array([0.01, 0.10, 0.50])
+    sizes = rng.choice([(1920, 1080), (1080, 1920), (1000, 1000), (4000, 3000)], count)
+    clusters = rng.integers(0, len(centers), count)
+    vectors = centers[clusters] + NOISE * rng.standard_normal((count, DIM), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    image_rows, term_rows, text_rows, vector_rows = [], [], [], []
+    for i, pk in enumerate(pks.tolist()):
+        keywords = list(dict.fromkeys(VOCABULARY[t] for t in topics[i]))
+        keywords += [
+            name for name, on in zip(("sel1", "sel10", "sel50"), flags[i], strict=True) if on
+        ]
+        title = " ".join(VOCABULARY[w] for w in words[i])
+        width, height = (int(v) for v in sizes[i])
+        date = np.datetime64("2000-01-01") + int(days[i])
+        orientation = "landscape" if width > height else "portrait" if width < height else "square"
+        image_rows.append(
+            (
+                pk,
+                1,
+                f"img{pk}",
+                f"https://example.com/{pk}.jpg",
+                title,
+                COUNTRIES[countries[i]],
+                str(date),
+                json.dumps(keywords),
+                width,
+                height,
+                width / height,
+                orientation,
+                pk,
+                pk,
+            )
+        )
+        term_rows.extend((pk, 1, "keywords", word, word) for word in keywords)
+        text_rows.append((pk, title, " ".join(keywords), COUNTRIES[countries[i]]))
+        vector_rows.append((pk, "clip", 1, model, vectors[i].tobytes()))
+    db.executemany(
+        "INSERT INTO images(id, org_id, image_id, src, title, country, date, keywords, width, "
+        "height, aspect_ratio, orientation, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        image_rows,
+    )
+    db.executemany(
+        "INSERT INTO image_terms(image_pk, org_id, field, value, value_norm) VALUES (?, ?, ?, ?, ?)",
+        term_rows,
+    )
+    db.executemany(
+        "INSERT INTO images_fts(rowid, title, headline, caption, alt_text, keywords, labels) "
+        "VALUES (?, ?, '', '', '', ?, ?)",
+        text_rows,
+    )
+    db.executemany(
+        "INSERT INTO embeddings(image_pk, kind, org_id, model, vector) VALUES (?, ?, ?, ?, ?)",
+        vector_rows,
+    )
+
+
+def open_database(directory: Path, size: int, model: str) -> sa.Engine:
+    """The benchmark's database of `size` images, built unless a complete one exists."""
+    path = directory / f"search-{size}.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        have = conn.execute(
+            sa.text("SELECT count(*) FROM embeddings WHERE model = :m"), {"m": model}
+        ).scalar()
+    if have != size:
+        engine.dispose()
+        path.unlink(missing_ok=True)
+        engine = create_db_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        started = time.perf_counter()
+        populate(engine, size, model)
+        print(
+            f"  built {path.name} in {time.perf_counter() - started:.0f} s "
+            f"({path.stat().st_size / 2**30:.2f} GiB)"
+        )
+    with engine.begin() as conn:
+        stats = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        if not conn.exec_driver_sql(stats).scalar():
+            # Table statistics, as housekeeping should keep them: without them SQLite
+            # assumes `org_id = ?` picks ten rows and scans the organisation's index.
+            conn.exec_driver_sql("ANALYZE")
+    return engine
+
+
+def timed(runs: int, call: Callable[[int], Any]) -> tuple[dict[str, float], list[Any]]:
+    """p50 and p95 in ms of `call(i)` for i in range(runs), after one warm-up call."""
+    call(-1)
+    times, answers = [], []
+    for i in range(runs):
+        started = time.perf_counter()
+        answers.append(call(i))
+        times.append((time.perf_counter() - started) * 1000)
+    return percentiles(times, (50, 95)), answers
+
+
+def bare_top(matrix: np.ndarray, query: np.ndarray, k: int = 50) -> np.ndarray:
+    scores = matrix @ query
+    top = np.argpartition(-scores, k)[:k]
+    return top[np.argsort(-scores[top])]
+
+
+def recall_at_10(
+    page: Page, matrix: np.ndarray, pks: np.ndarray, allowed: np.ndarray, query: np.ndarray
+) -> float:
+    """Share of the brute-force top 10 (float64, over the allowed rows) in the page's top 10."""
+    rows = np.flatnonzero(np.isin(pks, allowed))
+    scores = matrix[rows].astype(np.float64) @ query.astype(np.float64)
+    truth = set(pks[rows[np.argsort(-scores)[:10]]].tolist())
+    got = {int(result["image_id"][3:]) for result in page.results[:10]}
+    return len(truth & got) / len(truth)
+
+
+def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool) -> None:
+    print(f"== {size:,} images")
+    engine = open_database(directory, size, model.name)
+    index = VectorIndex(engine)
+    searcher = Searcher(index, model, None)
+    text_only = Searcher(index, None, None)
+    rng = np.random.default_rng(1)
+    targets = rng.integers(1, size + 1, runs + 1).tolist()
+    key = (1, "clip", model.name)
+    started = time.perf_counter()
+    snap = index.snapshot(key)
+    print(
+        f"  vectors loaded in {time.perf_counter() - started:.1f} s, "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    )
+    by_pk = np.argsort(snap.pks)
+    rows = by_pk[np.searchsorted(snap.pks[by_pk], targets)]
+    queries = [snap.matrix[row] for row in rows]
+
+    with engine.connect() as conn:
+
+        def search(q: str, searcher: Searcher = searcher, **kwargs: Any) -> Page:
+            return search_images(conn, searcher, 1, SearchParams(q=q, limit=50, **kwargs))
+
+        bare, _ = timed(runs, lambda i: bare_top(snap.matrix, queries[i]))
+        print(f"  bare NumPy top 50      {bare}")
+        pure, pages = timed(runs, lambda i: search(f"i~img{targets[i]}"))
+        assert all(
+            page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages)
+        )
+        print(f"  (a) vector top 50      {pure}  ({pure['p50'] / bare['p50']:.2f}x bare)")
+        for share in (1, 10, 50):
+            allowed = np.array(
+                conn.execute(
+                    sa.text(
+                        "SELECT image_pk FROM image_terms WHERE field = 'keywords' AND value_norm = :v"
+                    ),
+                    {"v": f"sel{share}"},
+                )
+                .scalars()
+                .all()
+            )
+            figures, pages = timed(runs, lambda i: search(f"i~img{targets[i]} && k=sel{share}"))
+            recalls = [
+                recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
+                for i, p in enumerate(pages)
+            ]
+            print(
+                f"  (b) vector + {share:2d} %      {figures}  ({figures['p50'] / bare['p50']:.2f}x "
+                f"bare), recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
+            )
+        figures, pages = timed(
+            runs,
+            lambda i: search(
+                f"t~{VOCABULARY[(i % 20) + 5]}", searcher=text_only, facets=("keywords", "country")
+            ),
+        )
+        print(f"  (c) full text + facets {figures}, hits ~{pages[0].count:,}")
+        figures, pages = timed(
+            runs, lambda i: search("k=sel10 && d>=2015-1-1", sort_by="date", sort_order="desc")
+        )
+        print(f"  (d) metadata + sort    {figures}, hits {pages[0].count:,}")
+        figures, pages = timed(min(runs, 10), lambda i: search("country=country 03 && k=sel10"))
+        print(f"  (d') folded equality   {figures}, hits {pages[0].count:,}")
+    index.close()
+    if http:
+        run_http(engine, targets, runs, model)
+    engine.dispose()
+
+
+def run_http(engine: sa.Engine, targets: list[int], runs: int, model: ClipModel) -> None:
+    """(a) through a real server: uvicorn on loopback, httpx keep-alive client."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from pixsearch.app import create_app
+    from pixsearch.config import Settings
+    from pixsearch.db.engine import writer
+    from pixsearch.tenants.service import create_key
+
+    with writer(engine).begin() as conn:
+        key = create_key(conn, "bench")
+    settings = Settings(
+        database_url=str(engine.url),
+        clip_model=str(model.path),
+        text_model="",
+        face_detector="off",
+        data_dir=Path(str(engine.url.database)).parent / "data",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, run_workers=False), host="127.0.0.1", port=0, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"API-Key": key}) as client:
+
+        def get(i: int) -> Any:
+            answer = client.get("/imgs", params={"q": f"i~img{targets[i]}", "limit": 50})
+            answer.raise_for_status()
+            return answer
+
+        figures, _ = timed(runs, get)
+    print(f"  (a) over HTTP          {figures}")
+    server.should_exit = True
+    thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="Comma-separated image counts.")
+    parser.add_argument("--queries", type=int, default=30, help="Timed queries per figure.")
+    parser.add_argument(
+        "--dir", type=Path, default=Path("/tmp/pixsearch-bench"), help="Where the databases go."
+    )
+    parser.add_argument("--http", action="store_true", help="Also time (a) over HTTP.")
+    args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    model = build_model(args.dir)
+    for size in (int(part) for part in args.sizes.split(",")):
+        run_size(args.dir, size, args.queries, model, args.http)
+
+
+if __name__ == "__main__":
+    main()
