@@ -13,8 +13,10 @@ from pixsearch.config import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted image search.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 db_app = typer.Typer(no_args_is_help=True, help="Manage the database schema.")
+models_app = typer.Typer(no_args_is_help=True, help="Manage the AI models.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
 
 
 def _settings() -> Settings:
@@ -108,6 +110,56 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(create_db_engine(settings.resolved_database_url))
     typer.echo("Database is up to date.")
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[
+        str | None, typer.Argument(help="Hub repository; default: both configured.")
+    ] = None,
+) -> None:
+    """Download models into PIXSEARCH_DATA_DIR/models (the only command that downloads)."""
+    from pixsearch.runtimes.hub import pull_model
+
+    settings = _settings()
+    names = [name] if name else [n for n in (settings.clip_model, settings.text_model) if n]
+    for each in names:
+        typer.echo(f"{each}: {pull_model(settings, each)}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show each configured model: present or not, dimension, size, license."""
+    from pixsearch.runtimes.hub import list_models
+
+    typer.echo(f"{'MODEL':45} {'KIND':6} {'PRESENT':8} {'DIM':5} {'MB':>8}  LICENSE")
+    for info in list_models(_settings()):
+        size = f"{info.size_bytes / 1e6:.1f}" if info.size_bytes else "-"
+        typer.echo(
+            f"{info.name:45} {info.kind:6} {'yes' if info.present else 'no':8} "
+            f"{info.dim or '-':<5} {size:>8}  {info.license or '-'}"
+        )
+
+
+@models_app.command("reembed")
+def models_reembed() -> None:
+    """Queue operations that recompute embeddings made by another model than the configured."""
+    from pixsearch.operations.reembed import enqueue_reembed
+    from pixsearch.runtimes.registry import open_models
+
+    settings = _settings()
+    models = open_models(settings)
+    if models.clip is None:
+        typer.echo(
+            f"No CLIP model is present: {models.status()['clip_embedding']['reason']}", err=True
+        )
+        raise typer.Exit(1)
+    with _engine().begin() as conn:
+        queued = enqueue_reembed(conn, models.clip.name)
+    for org, op_id in queued.items():
+        typer.echo(f"organisation {org!r}: operation {op_id} queued")
+    if not queued:
+        typer.echo("Every image already has an embedding of the configured model.")
 
 
 def _engine():  # type: ignore[no-untyped-def]
