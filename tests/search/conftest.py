@@ -10,11 +10,21 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.db.tables import images, organisations
 from pixsearch.images import derived
 from pixsearch.images.fields import WRITABLE_FIELDS
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The search service is built on SQLite (FTS5, Python SQL functions): its API tests
+    run there only, not on both engines as the shared fixture would."""
+    from tests.conftest import make_settings
+
+    return make_settings(tmp_path)
 
 
 def make_engine(path: Path) -> sa.Engine:

@@ -180,7 +180,11 @@ def count_where(conn: sa.Connection, where: Condition) -> int:
 def count_facets(
     conn: sa.Connection, org_id: int, where: Condition, params: SearchParams
 ) -> dict[str, list[dict[str, Any]]]:
-    """The top `facet_limit` values of each facet among the hits: count desc, value asc."""
+    """The top `facet_limit` values of each facet among the hits.
+
+    Most frequent first, then alphabetically ignoring case (and accents, for the lists,
+    whose spellings of one folded value count together and show the first spelling).
+    """
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in dict.fromkeys(params.facets):
         if name in LIST_FIELDS:
@@ -195,11 +199,12 @@ def count_facets(
 def scalar_facet(name: str, where: Condition) -> sa.Select[Any]:
     column: sa.ColumnElement[Any] = images.c[name]
     count = sa.func.count().label("n")
+    ordered = sa.collate(column, "NOCASE") if name in TEXT_SORT_FIELDS else column
     return (
         sa.select(column, count)
         .where(where, column.is_not(None))
         .group_by(column)
-        .order_by(count.desc(), column.asc())
+        .order_by(count.desc(), ordered.asc(), column.asc())
     )
 
 
@@ -216,7 +221,7 @@ def list_facet(org_id: int, name: str, where: Condition) -> sa.Select[Any]:
             image_terms.c.image_pk.in_(hits),
         )
         .group_by(image_terms.c.value_norm)
-        .order_by(count.desc(), value.asc(), image_terms.c.value_norm.asc())
+        .order_by(count.desc(), image_terms.c.value_norm.asc())
     )
 
 
