@@ -75,10 +75,15 @@ def store_embeddings(
     conn: sa.Connection, org_id: int, vectors: list[tuple[int, str, str, np.ndarray | None]]
 ) -> None:
     """Set or drop (vector None) each (pk, kind, model, vector)."""
+    by_kind: dict[str, list[int]] = {}
     for pk, kind, _model, _vector in vectors:
-        conn.execute(
-            sa.delete(embeddings).where(embeddings.c.image_pk == pk, embeddings.c.kind == kind)
-        )
+        by_kind.setdefault(kind, []).append(pk)
+    for kind, pks in by_kind.items():
+        for part in chunked(pks):
+            conn.execute(
+                sa.delete(embeddings)
+                .where(embeddings.c.kind == kind, embeddings.c.image_pk.in_(part))
+            )
     rows = [
         {
             "image_pk": pk,
