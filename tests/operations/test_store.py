@@ -97,3 +97,26 @@ def test_cancel_only_while_queued(engine: sa.Engine) -> None:
         store.cancel(conn, 1, running)
     with engine.begin() as conn, pytest.raises(store.NotFound):
         store.cancel(conn, 2, running)
+
+
+def test_finish_and_cancel_notify_other_processes(engine: sa.Engine) -> None:
+    """`wait=true` in an API process learns of a worker's finish through NOTIFY."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    import psycopg
+
+    from pixsearch.db.dialect import FINISHED_CHANNEL
+    from pixsearch.operations.listener import libpq_dsn
+
+    finished = enqueue(engine, 1)
+    cancelled = enqueue(engine, 2)
+    url = engine.url.render_as_string(hide_password=False)
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as listener:
+        listener.execute(f"LISTEN {FINISHED_CHANNEL}")
+        claimed = claim(engine)
+        assert claimed is not None and claimed.id == finished
+        with engine.begin() as conn:
+            assert store.finish(conn, finished, "w1", num_good=1, num_bad=0, errors=[])
+            store.cancel(conn, 2, cancelled)
+        payloads = [note.payload for note in listener.notifies(timeout=2, stop_after=2)]
+    assert sorted(payloads) == sorted([str(finished), str(cancelled)])

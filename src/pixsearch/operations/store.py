@@ -11,7 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from pixsearch.db.clock import iso_ms, now_ms
-from pixsearch.db.dialect import QUEUE_CHANNEL, is_postgres, notify, try_lock_org
+from pixsearch.db.dialect import (
+    FINISHED_CHANNEL,
+    QUEUE_CHANNEL,
+    is_postgres,
+    notify,
+    try_lock_org,
+)
 from pixsearch.db.tables import operation_items, operations
 from pixsearch.errors import Conflict, NotFound
 
@@ -233,7 +239,10 @@ def finish(
             errors=errors,
         )
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    notify(conn, FINISHED_CHANNEL, str(op_id))  # API processes wake their wait=true
+    return True
 
 
 def cancel(conn: sa.Connection, org_id: int, op_id: int) -> None:
@@ -256,6 +265,7 @@ def cancel(conn: sa.Connection, org_id: int, op_id: int) -> None:
     )
     if result.rowcount == 0:
         raise Conflict(f"operation {op_id} has already started and cannot be cancelled")
+    notify(conn, FINISHED_CHANNEL, str(op_id))
 
 
 def requeue_running(conn: sa.Connection, *, stale_before: int | None = None) -> int:
