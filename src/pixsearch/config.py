@@ -45,8 +45,10 @@ class Settings(BaseSettings):
     )
     worker_stale_s: float = Field(
         60.0,
+        gt=0,
         description="A running operation whose worker sent no heartbeat for this long is put "
-        "back in the queue (PostgreSQL deployments with several workers).",
+        "back in the queue (PostgreSQL deployments with several workers). Workers send a "
+        "heartbeat every quarter of this.",
     )
     prepare_chunk: int = Field(
         256, ge=1, description="Items of one operation prepared together before the next chunk."

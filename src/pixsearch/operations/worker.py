@@ -142,7 +142,9 @@ class Worker:
             )
 
     async def _heartbeat(self, op_id: int) -> None:
-        interval = max(1.0, self.settings.worker_stale_s / 4)
+        # A quarter of the stale limit, whatever it is: a floor here would get live
+        # workers reaped whenever the limit is set below four times that floor.
+        interval = self.settings.worker_stale_s / 4
         while True:
             await asyncio.sleep(interval)
             await to_thread.run_sync(self._beat, op_id)
