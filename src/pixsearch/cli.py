@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -117,14 +118,26 @@ def models_pull(
     name: Annotated[
         str | None, typer.Argument(help="Hub repository; default: both configured.")
     ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Convert this already downloaded snapshot; no network."),
+    ] = None,
 ) -> None:
     """Download models into PIXSEARCH_DATA_DIR/models (the only command that downloads)."""
+    from pixsearch.runtimes.base import ModelLayoutError
     from pixsearch.runtimes.hub import pull_model
 
     settings = _settings()
     names = [name] if name else [n for n in (settings.clip_model, settings.text_model) if n]
+    if source is not None and len(names) != 1:
+        typer.echo("--from needs the NAME the snapshot is of", err=True)
+        raise typer.Exit(2)
     for each in names:
-        typer.echo(f"{each}: {pull_model(settings, each)}")
+        try:
+            typer.echo(f"{each}: {pull_model(settings, each, source)}")
+        except (ModelLayoutError, RuntimeError, OSError) as error:
+            typer.echo(f"{each}: {error}", err=True)
+            raise typer.Exit(1) from None
 
 
 @models_app.command("list")

@@ -68,7 +68,7 @@ def open_models(settings: Settings) -> Models:
             models.reasons[key] = "not configured (empty setting)"
             continue
         path = local_dir(settings, name)
-        reason = _layout_problem(path, key, name)
+        reason = layout_problem(path, key, name)
         if reason:
             models.reasons[key] = reason
             log.warning("%s model off: %s", key, reason)
@@ -88,7 +88,8 @@ def open_models(settings: Settings) -> Models:
     return models
 
 
-def _layout_problem(path: Path, kind: str, name: str) -> str | None:
+def layout_problem(path: Path, kind: str, name: str) -> str | None:
+    """Why `path` cannot serve as the `kind` model `name`; None when it can."""
     if not path.is_dir():
         return (f"model {name!r} not found at {path}; run `pixsearch models pull {name}` "
                 "or point the setting at a local directory")

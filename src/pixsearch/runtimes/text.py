@@ -2,15 +2,18 @@
 
 Layout: `model.onnx` (inputs `input_ids`, `attention_mask`, `token_type_ids`, int64
 [batch, sequence]; output `last_hidden_state` [batch, sequence, dim]), `tokenizer.json`,
-`config.json` with `dim` and `max_length`. The tokenizer file's own padding and
+`config.json` with `dim` and `max_length` (or a Hugging Face config.json with
+`hidden_size`, and `sentence_bert_config.json` for the length). The tokenizer file's own padding and
 truncation are replaced: truncation at `max_length`, padding to the longest text of the
 batch, as sentence-transformers does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +25,7 @@ from pixsearch.runtimes.session import create_session, describe_port, find_port
 # Cosine thresholds of `~`, `~~`, `~~~` for a sentence model whose config names none;
 # measured on all-MiniLM-L6-v2: paraphrases score 0.5-0.8, unrelated texts below 0.15.
 DEFAULT_THRESHOLDS = {"~": 0.35, "~~": 0.5, "~~~": 0.65}
+DEFAULT_MAX_LENGTH = 256  # sentence-transformers' usual max_seq_length
 PAD_CANDIDATES = ("[PAD]", "<pad>", "<|endoftext|>")
 
 
@@ -87,6 +91,23 @@ def l2_normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(vectors / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
 
 
+def read_max_length(config: dict[str, Any], path: Path) -> int:
+    """Truncation length: config's `max_length`, else sentence_bert_config.json's, else 256.
+
+    A directory copied from a sentence-transformers repository has a Hugging Face
+    config.json (no `max_length`) and the length in `sentence_bert_config.json`.
+    """
+    if "max_length" in config:
+        return int(config["max_length"])
+    sbert = path / "sentence_bert_config.json"
+    if sbert.is_file():
+        try:
+            return int(json.loads(sbert.read_text(encoding="utf-8"))["max_seq_length"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ModelLayoutError(f"{sbert} has no readable max_seq_length: {error}") from None
+    return DEFAULT_MAX_LENGTH
+
+
 class TextModel(InferenceModel[Sequence[str], NDArray[np.float32]]):
     """A sentence-embedding model (BERT-like) run with ONNX Runtime."""
 
@@ -95,8 +116,12 @@ class TextModel(InferenceModel[Sequence[str], NDArray[np.float32]]):
 
     def __init__(self, path: Path, *, threads: int = 0, max_batch: int = 16) -> None:
         super().__init__(path, threads=threads, max_batch=max_batch)
-        self.max_length = int(require(self.config, "max_length", path))
-        self._dim = int(self.config.get("dim") or require(self.config, "embed_dim", path))
+        self.max_length = read_max_length(self.config, path)
+        self._dim = int(
+            self.config.get("dim")
+            or self.config.get("hidden_size")  # a Hugging Face config.json, as exported
+            or require(self.config, "embed_dim", path)
+        )
         self.thresholds: dict[str, float] = dict(self.config.get("thresholds", DEFAULT_THRESHOLDS))
 
     @property
@@ -119,7 +144,9 @@ class TextModel(InferenceModel[Sequence[str], NDArray[np.float32]]):
         outputs = [describe_port(arg) for arg in self.session.get_outputs()]
         self.output = find_port(outputs, ("last_hidden_state", outputs[0].name), "output", graph)
         if self.output.shape[-1:] not in ((None,), (self._dim,)):
-            raise ModelLayoutError(f"{graph} outputs {self.output.shape[-1]}-d, config says {self._dim}")
+            raise ModelLayoutError(
+                f"{graph} outputs {self.output.shape[-1]}-d, config says {self._dim}"
+            )
         self.chunk = find_port(inputs, ("input_ids",), "ids", graph).fixed_batch or self.max_batch
         self.tokenizer = open_tokenizer(self.path / "tokenizer.json", self.max_length, None)
 
