@@ -19,11 +19,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli(data_dir: Path, *args: str) -> str:
-    """Run `pixsearch ARGS` against `data_dir`; return its output."""
+def cli(data_dir: Path, *args: str, **env: str) -> str:
+    """Run `pixsearch ARGS` against `data_dir` (and `env`); return its output."""
     result = subprocess.run(
         [sys.executable, "-m", "pixsearch", *args],
-        env=server_env(data_dir),
+        env=server_env(data_dir, **env),
         capture_output=True,
         text=True,
         check=True,

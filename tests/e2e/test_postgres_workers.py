@@ -1,0 +1,143 @@
+"""End to end on PostgreSQL: one `serve --no-workers`, two `pixsearch worker` processes,
+100 operations of two organisations, and a kill -9 of a worker that holds an operation.
+
+Exactly once is checked by triggers, not by the final state: every write to `images` is
+logged with the title it wrote (each operation writes a title no other operation writes),
+and every transition of an operation to finished is logged. A double apply would log a
+title, or an operation, twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from pixsearch.operations.listener import libpq_dsn
+from tests.e2e.server import ServerProcess, cli
+from tests.e2e.worker import WorkerProcess
+from tests.imageserver import ImageServer
+from tests.postgres import PostgresCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ORGS = ("alpha", "beta")
+OPS_PER_ORG = 50
+ADD_EVERY = 5  # every fifth operation of an organisation adds an image; the rest patch it
+STALE_S = "2"
+AUDIT_SQL = """
+CREATE TABLE apply_log (id bigserial PRIMARY KEY, org_id bigint, image_id text, title text);
+CREATE FUNCTION log_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO apply_log (org_id, image_id, title)
+      VALUES (NEW.org_id, NEW.image_id, NEW.title); RETURN NULL; END $$;
+CREATE TRIGGER log_apply AFTER INSERT OR UPDATE ON images
+    FOR EACH ROW EXECUTE FUNCTION log_apply();
+CREATE TABLE finish_log (op_id bigint);
+CREATE FUNCTION log_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO finish_log VALUES (NEW.id); RETURN NULL; END $$;
+CREATE TRIGGER log_finish AFTER UPDATE OF state ON operations FOR EACH ROW
+    WHEN (NEW.state = 'finished' AND OLD.state <> 'finished') EXECUTE FUNCTION log_finish();
+"""
+
+
+@pytest.fixture
+def database(postgres: PostgresCluster | None) -> Iterator[str]:
+    if postgres is None:
+        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+    with postgres.database() as url:
+        with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
+            conn.execute(AUDIT_SQL)
+        yield url
+
+
+def query(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def submit(api: str, key: str, org: str, k: int, src: str, **params: str) -> httpx.Response:
+    """Operation k of an organisation: an add every ADD_EVERY, else a patch of that image."""
+    image_id, title = f"{org}-{k // ADD_EVERY}", f"{org}:{k}"
+    headers = {"API-Key": key}
+    if k % ADD_EVERY == 0:
+        body = {"src": src, "title": title}
+        return httpx.post(f"{api}/imgs/{image_id}", json=body, headers=headers, params=params,
+                          timeout=30)
+    return httpx.patch(f"{api}/imgs/{image_id}", json={"title": title}, headers=headers,
+                       params=params, timeout=30)
+
+
+def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> int:
+    """kill -9 the worker once it holds a claimed operation, past `min_finished`; its id."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = query(url, "SELECT count(*) FROM operations WHERE state = 'finished'")[0][0]
+        held = query(url, "SELECT id FROM operations WHERE state = 'running' AND worker LIKE %s",
+                     f"%:{worker.pid}:%")
+        if held and done >= min_finished:  # type: ignore[operator]
+            worker.kill()
+            op_id = int(held[0][0])  # type: ignore[call-overload]
+            state = query(url, "SELECT state FROM operations WHERE id = %s", op_id)[0][0]
+            assert state == "running", "the kill did not interrupt the operation"
+            return op_id
+        time.sleep(0.02)
+    raise AssertionError("the worker never held an operation")
+
+
+def wait_all_finished(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while query(url, "SELECT count(*) FROM operations WHERE state <> 'finished'")[0][0]:
+        assert time.monotonic() < deadline, query(
+            url, "SELECT id, state, worker, attempts FROM operations WHERE state <> 'finished'")
+        time.sleep(0.1)
+
+
+def test_kill_9_of_a_worker_applies_every_operation_once_in_order(
+    tmp_path: Path, database: str, image_server: ImageServer
+) -> None:
+    env = {"PIXSEARCH_DATABASE_URL": database, "PIXSEARCH_WORKER_STALE_S": STALE_S}
+    keys = {
+        org: cli(tmp_path, "keys", "create", "--org", org, **env).split()[-1] for org in ORGS
+    }
+    org_ids = dict(query(database, "SELECT name, id FROM organisations"))
+    src = image_server.url("/slow?delay=0.4")
+    # The API polls every 30 s: a prompt wait=true answer can only come from NOTIFY.
+    server = ServerProcess(tmp_path, "--no-workers", PIXSEARCH_WORKER_POLL_S="30", **env)
+    worker_env = {**env, "PIXSEARCH_WORKER_POLL_S": "2"}
+    workers = [WorkerProcess(tmp_path, f"worker{n}", **worker_env) for n in range(3)]
+    try:
+        server.start()
+        workers[0].start()
+        workers[1].start()
+        for k in range(OPS_PER_ORG):
+            for org in ORGS:
+                if (org, k) != (ORGS[-1], OPS_PER_ORG - 1):  # the last one waits, below
+                    assert submit(server.url, keys[org], org, k, src).status_code == 202
+        killed_op = kill_while_running(database, workers[0], min_finished=10)
+        workers[2].start()  # the replacement
+        wait_all_finished(database, timeout_s=40)
+
+        started = time.monotonic()
+        last = submit(server.url, keys[ORGS[-1]], ORGS[-1], OPS_PER_ORG - 1, src, wait="true")
+        assert last.status_code == 200 and last.json()["all_good"] is True
+        assert time.monotonic() - started < 5  # woken by NOTIFY, not by the 30 s poll
+    finally:
+        for process in (*workers, server):
+            process.stop()
+
+    ops = query(database, "SELECT id, state, all_good, attempts FROM operations ORDER BY id")
+    assert len(ops) == len(ORGS) * OPS_PER_ORG
+    assert all(state == "finished" and good for _, state, good, _ in ops)
+    attempts = {op_id: n for op_id, _, _, n in ops}
+    assert attempts[killed_op] == 2  # it really ran again after the kill
+    finishes = [row[0] for row in query(database, "SELECT op_id FROM finish_log")]
+    assert sorted(finishes) == sorted(attempts)  # each operation finished exactly once
+    for org in ORGS:
+        titles = [row[0] for row in query(
+            database, "SELECT title FROM apply_log WHERE org_id = %s ORDER BY id", org_ids[org])]
+        # every operation wrote once (a double apply repeats a title), in submission order
+        assert titles == [f"{org}:{k}" for k in range(OPS_PER_ORG)]
