@@ -65,10 +65,12 @@ def submit(api: str, key: str, org: str, k: int, src: str, **params: str) -> htt
     headers = {"API-Key": key}
     if k % ADD_EVERY == 0:
         body = {"src": src, "title": title}
-        return httpx.post(f"{api}/imgs/{image_id}", json=body, headers=headers, params=params,
-                          timeout=30)
-    return httpx.patch(f"{api}/imgs/{image_id}", json={"title": title}, headers=headers,
-                       params=params, timeout=30)
+        return httpx.post(
+            f"{api}/imgs/{image_id}", json=body, headers=headers, params=params, timeout=30
+        )
+    return httpx.patch(
+        f"{api}/imgs/{image_id}", json={"title": title}, headers=headers, params=params, timeout=30
+    )
 
 
 def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> int:
@@ -76,8 +78,11 @@ def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> in
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done = query(url, "SELECT count(*) FROM operations WHERE state = 'finished'")[0][0]
-        held = query(url, "SELECT id FROM operations WHERE state = 'running' AND worker LIKE %s",
-                     f"%:{worker.pid}:%")
+        held = query(
+            url,
+            "SELECT id FROM operations WHERE state = 'running' AND worker LIKE %s",
+            f"%:{worker.pid}:%",
+        )
         if held and done >= min_finished:  # type: ignore[operator]
             worker.kill()
             op_id = int(held[0][0])  # type: ignore[call-overload]
@@ -92,7 +97,8 @@ def wait_all_finished(url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while query(url, "SELECT count(*) FROM operations WHERE state <> 'finished'")[0][0]:
         assert time.monotonic() < deadline, query(
-            url, "SELECT id, state, worker, attempts FROM operations WHERE state <> 'finished'")
+            url, "SELECT id, state, worker, attempts FROM operations WHERE state <> 'finished'"
+        )
         time.sleep(0.1)
 
 
@@ -100,9 +106,7 @@ def test_kill_9_of_a_worker_applies_every_operation_once_in_order(
     tmp_path: Path, database: str, image_server: ImageServer
 ) -> None:
     env = {"PIXSEARCH_DATABASE_URL": database, "PIXSEARCH_WORKER_STALE_S": STALE_S}
-    keys = {
-        org: cli(tmp_path, "keys", "create", "--org", org, **env).split()[-1] for org in ORGS
-    }
+    keys = {org: cli(tmp_path, "keys", "create", "--org", org, **env).split()[-1] for org in ORGS}
     org_ids = dict(query(database, "SELECT name, id FROM organisations"))
     src = image_server.url("/slow?delay=0.4")
     # The API polls every 30 s: a prompt wait=true answer can only come from NOTIFY.
@@ -137,7 +141,11 @@ def test_kill_9_of_a_worker_applies_every_operation_once_in_order(
     finishes = [row[0] for row in query(database, "SELECT op_id FROM finish_log")]
     assert sorted(finishes) == sorted(attempts)  # each operation finished exactly once
     for org in ORGS:
-        titles = [row[0] for row in query(
-            database, "SELECT title FROM apply_log WHERE org_id = %s ORDER BY id", org_ids[org])]
+        titles = [
+            row[0]
+            for row in query(
+                database, "SELECT title FROM apply_log WHERE org_id = %s ORDER BY id", org_ids[org]
+            )
+        ]
         # every operation wrote once (a double apply repeats a title), in submission order
         assert titles == [f"{org}:{k}" for k in range(OPS_PER_ORG)]
