@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database; overrides the SQLite file in data_dir. "
         "`postgresql://...` switches to PostgreSQL.",
     )
+    db_pool_size: int = Field(
+        10, ge=1, description="PostgreSQL connections each process keeps open in its pool."
+    )
+    db_max_overflow: int = Field(
+        20, ge=0, description="PostgreSQL connections a process may open beyond its pool."
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning or error.")
 
     # Requests

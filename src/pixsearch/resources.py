@@ -45,7 +45,11 @@ class Resources:
 @asynccontextmanager
 async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Resources]:
     """Open the database (migrating it), the HTTP client and the models; close them after."""
-    engine = create_db_engine(settings.resolved_database_url)
+    engine = create_db_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     if migrate:
         upgrade(engine)
     models = open_models(settings)

@@ -18,12 +18,15 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str) -> sa.Engine:
-    """An engine tuned for our access pattern: many short transactions."""
+def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> sa.Engine:
+    """An engine tuned for our access pattern: many short transactions.
+
+    The pool sizes apply to PostgreSQL, where every process holds its own pool.
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
 
 
 def _create_sqlite_engine(url: str) -> sa.Engine:
