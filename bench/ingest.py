@@ -136,7 +136,7 @@ def main() -> None:
         from bench.encoder import measure_encoder
 
         rate = measure_encoder(Path(args.clip), threads=settings.inference_threads,
-                               batch=settings.inference_batch, n=128)
+                               batch=settings.inference_batch, seconds=15)
         print(f"  bare CLIP image encoder: {rate:.1f} images/s  "
               f"-> pipeline / encoder = {(n / wall) / rate:.2f}")
     print(f"  process RSS: {rss:.0f} MiB")
