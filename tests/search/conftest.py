@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.db.tables import images, organisations
@@ -18,13 +17,19 @@ from pixsearch.images import derived
 from pixsearch.images.fields import WRITABLE_FIELDS
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """The search service is built on SQLite (FTS5, Python SQL functions): its API tests
-    run there only, not on both engines as the shared fixture would."""
-    from tests.conftest import make_settings
-
-    return make_settings(tmp_path)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like the shared `database_url`, for a gallery shared by a module's read-only tests."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('gallery') / 'pixsearch.db'}"
+        return
+    cluster = request.getfixturevalue("postgres")
+    if cluster is None:
+        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+    with cluster.database() as url:
+        yield url
 
 
 def make_engine(path: Path) -> sa.Engine:

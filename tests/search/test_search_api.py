@@ -117,9 +117,11 @@ def gallery(api: Api, image_server: ImageServer) -> Api:
 
 
 @pytest.fixture(scope="module")
-def shown(tmp_path_factory: pytest.TempPathFactory, image_server: ImageServer) -> Iterator[Api]:
+def shown(
+    tmp_path_factory: pytest.TempPathFactory, image_server: ImageServer, module_database_url: str
+) -> Iterator[Api]:
     """The gallery, shared by the tests that only read."""
-    settings = make_settings(tmp_path_factory.mktemp("gallery"))
+    settings = make_settings(tmp_path_factory.mktemp("gallery"), database_url=module_database_url)
     with TestClient(create_app(settings)) as client:
         yield add_gallery(Api(client, add_key(settings, "acme")), image_server)
 

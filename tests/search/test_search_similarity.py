@@ -73,8 +73,11 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, model_dirs: tuple[Path, Path]) -> Settings:
-    return make_settings(tmp_path, clip_model=str(model_dirs[0]), text_model=str(model_dirs[1]))
+def settings(tmp_path: Path, model_dirs: tuple[Path, Path], database_url: str) -> Settings:
+    clip, text = model_dirs
+    return make_settings(
+        tmp_path, clip_model=str(clip), text_model=str(text), database_url=database_url
+    )
 
 
 def add(
@@ -104,11 +107,15 @@ def shown(
     tmp_path_factory: pytest.TempPathFactory,
     image_server: ImageServer,
     model_dirs: tuple[Path, Path],
+    module_database_url: str,
 ) -> Iterator[tuple[Api, Settings]]:
     """One gallery shared by the tests that only read."""
     clip, text = model_dirs
     settings = make_settings(
-        tmp_path_factory.mktemp("similar"), clip_model=str(clip), text_model=str(text)
+        tmp_path_factory.mktemp("similar"),
+        clip_model=str(clip),
+        text_model=str(text),
+        database_url=module_database_url,
     )
     with TestClient(create_app(settings)) as client:
         yield add_gallery(Api(client, add_key(settings, "acme")), image_server), settings

@@ -7,7 +7,10 @@ set terms), so a foreign id matches nothing, exactly like an unknown one.
 
 Case- and accent-folding, Unicode normalisation, word prefixes and Hamming distances are
 SQL functions that SQLite lacks; `install_functions` registers Python ones on the
-connection. That, `fetch_pks` and `pk_set_condition` are the dialect-specific pieces.
+connection. On PostgreSQL, migration 0002 creates SQL functions of the same names
+(Hamming: `bit_count((a # b)::bit(64))`). That, `NumberText` and `NumberOfText` (GLOB on
+SQLite, a regular expression on PostgreSQL), `fetch_pks` and `pk_set_condition` are the
+dialect-specific pieces.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from pixsearch.db.tables import image_terms, images
 from pixsearch.images.text import fold
@@ -153,8 +160,8 @@ def compile_id(node: nodes.IdFilter) -> Condition:
         if number is None:
             conditions.append(as_text)
             continue
-        numeric = is_number_text(column)
-        as_number = compare(sa.cast(column, sa.Float), op, number)
+        numeric = NumberText(column)
+        as_number = compare(NumberOfText(column), op, number)
         conditions.append(sa.or_(sa.and_(numeric, as_number), sa.and_(sa.not_(numeric), as_text)))
     return conditions[0] if len(conditions) == 1 else sa.or_(*conditions)
 
@@ -173,6 +180,48 @@ def is_number_text(column: sa.ColumnElement[str]) -> Condition:
 def glob(text: sa.ColumnElement[Any], pattern: str) -> Condition:
     """SQLite's case-sensitive wildcard match (`*`, `?`, `[...]`)."""
     return text.op("GLOB", is_comparison=True)(pattern)
+
+
+NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+class NumberText(FunctionElement[bool]):
+    """Whether the text is a number as the formula reads one (`is_number_text`)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+class NumberOfText(FunctionElement[float]):
+    """The text as a number; PostgreSQL casts only numbers (a cast of 'a' is an error)."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(NumberText)
+def number_text_sqlite(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(is_number_text(column), **kw))
+
+
+@compiles(NumberText, "postgresql")
+def number_text_postgres(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(column.op("~", is_comparison=True)(NUMBER_PATTERN), **kw))
+
+
+@compiles(NumberOfText)
+def number_of_text_sqlite(element: NumberOfText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(sa.cast(column, sa.Float), **kw))
+
+
+@compiles(NumberOfText, "postgresql")
+def number_of_text_postgres(element: NumberOfText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    number = sa.case((NumberText(column), sa.cast(column, sa.Float)))
+    return str(compiler.process(number, **kw))
 
 
 def compile_set(node: nodes.SetFilter, org_id: int) -> Condition:
@@ -249,9 +298,7 @@ SQL_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {
 def install_functions(conn: sa.Connection) -> None:
     """Register the SQL functions the compiled conditions call (on this connection)."""
     if conn.dialect.name != "sqlite":
-        raise NotImplementedError(
-            f"search on {conn.dialect.name} needs its own fold, prefix and Hamming functions"
-        )
+        return  # PostgreSQL has them from migration 0002
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     for name, (arity, function) in SQL_FUNCTIONS.items():
@@ -277,9 +324,11 @@ def fetch_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int6
 def pk_set_condition(
     column: sa.ColumnElement[int], pks: Sequence[int] | NDArray[np.int64], dialect: str
 ) -> Condition:
-    """`column` is one of `pks`; on SQLite a large set travels as one JSON parameter."""
+    """`column` is one of `pks`; a large set travels as one parameter (JSON or an array)."""
     values = [int(pk) for pk in pks]
-    if len(values) <= INLINE_PKS or dialect != "sqlite":
+    if len(values) <= INLINE_PKS:
         return column.in_(values)
+    if dialect == "postgresql":
+        return column == sa.any_(sa.literal(values, ARRAY(sa.BigInteger)))
     table = sa.func.json_each(sa.literal(json.dumps(values), sa.Text))
     return column.in_(sa.select(table.table_valued("value").c.value))

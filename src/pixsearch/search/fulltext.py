@@ -6,8 +6,13 @@ kept by the apply step. The query is the words of the text, each quoted (so noth
 types is FTS5 syntax), joined with OR: BM25 ranks the images that have more of the rarer
 words first. Common words of the query's language are left out, unless the text has
 nothing else, so that "a red car" does not match every image that says "a".
-`rank_fulltext` is the one function that knows the dialect; PostgreSQL's `tsvector` goes
-beside `rank_sqlite`.
+`rank_fulltext` is the one function that knows the dialect.
+
+On PostgreSQL `images_fts` holds a `tsvector` per image, written by `images.derived` from
+the same folded words FTS5 indexes (GIN index); the query is the same words, folded,
+joined with `|`. PostgreSQL has no BM25: `ts_rank_cd` (cover density) ranks, with the
+column weights below as tsvector weights A, B, C, so ranks (not matches) may differ from
+SQLite's.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
+from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR
 
 from pixsearch.db.tables import images
 from pixsearch.images.text import fold
@@ -53,7 +59,9 @@ STOPWORDS: dict[str, frozenset[str]] = {
     "ru": words("и в во не на с со по к ко у о об от до из за для или а но это как что"),
 }
 
-fts = sa.table("images_fts", sa.column("rowid", sa.Integer))
+fts = sa.table("images_fts", sa.column("rowid", sa.Integer), sa.column("document", TSVECTOR))
+# ts_rank_cd weights of D, C, B, A: the BM25 weights 1, 2, 3 of WEIGHTS, scaled to 1.
+TS_WEIGHTS = "{0, 0.3333, 0.6667, 1}"
 
 
 def query_terms(text: str, lang: str) -> list[str]:
@@ -76,9 +84,9 @@ def rank_fulltext(
     terms = query_terms(text, lang)
     if not terms:
         return np.zeros(0, dtype=np.int64)
-    if conn.dialect.name == "sqlite":
-        return rank_sqlite(conn, org_id, match_expression(terms), scope)
-    raise NotImplementedError(f"full-text search on {conn.dialect.name} is not built yet")
+    if conn.dialect.name == "postgresql":
+        return rank_postgres(conn, org_id, tsquery_text(terms), scope)
+    return rank_sqlite(conn, org_id, match_expression(terms), scope)
 
 
 def rank_sqlite(
@@ -92,6 +100,30 @@ def rank_sqlite(
         .select_from(fts.join(images, images.c.id == fts.c.rowid))
         .where(table.op("MATCH")(expression), images.c.org_id == org_id)
         .order_by(rank, fts.c.rowid)
+    )
+    if scope is not None:
+        statement = statement.where(scope)
+    return np.array([row[0] for row in conn.execute(statement)], dtype=np.int64)
+
+
+def tsquery_text(terms: list[str]) -> str:
+    """A tsquery literal matching any of the folded terms (quoted lexemes, no parser)."""
+    folded = dict.fromkeys(fold(term) for term in terms)
+    return " | ".join("'" + term.replace("\\", "\\\\").replace("'", "''") + "'" for term in folded)
+
+
+def rank_postgres(
+    conn: sa.Connection, org_id: int, query_text: str, scope: Condition | None
+) -> NDArray[np.int64]:
+    """ts_rank_cd order over the GIN-indexed tsvectors (higher is better), ties by pk."""
+    query = sa.cast(sa.literal(query_text, sa.Text), TSQUERY)
+    weights = sa.cast(sa.literal(TS_WEIGHTS, sa.Text), ARRAY(REAL))
+    rank = sa.func.ts_rank_cd(weights, fts.c.document, query)
+    statement = (
+        sa.select(fts.c.rowid)
+        .select_from(fts.join(images, images.c.id == fts.c.rowid))
+        .where(fts.c.document.op("@@", is_comparison=True)(query), images.c.org_id == org_id)
+        .order_by(rank.desc(), fts.c.rowid)
     )
     if scope is not None:
         statement = statement.where(scope)

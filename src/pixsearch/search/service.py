@@ -32,7 +32,7 @@ from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
 from pixsearch.runtimes.text import TextModel
-from pixsearch.search import nodes
+from pixsearch.search import nodes, pgvectors
 from pixsearch.search.compiler import (
     Condition,
     compile_filter,
@@ -164,11 +164,18 @@ def scoped(org_id: int, condition: Condition | None) -> Condition:
 def sort_columns(conn: sa.Connection, name: str, descending: bool) -> list[sa.ColumnElement[Any]]:
     """ORDER BY a field (missing values last), then the pk, in one direction."""
     column: sa.ColumnElement[Any] = images.c[name]
-    if name in TEXT_SORT_FIELDS and conn.dialect.name == "sqlite":
-        column = sa.collate(column, "NOCASE")
+    if name in TEXT_SORT_FIELDS:
+        column = ignoring_case(column, conn.dialect.name)
     if descending:
         return [column.desc().nulls_last(), images.c.id.desc()]
     return [column.asc().nulls_last(), images.c.id.asc()]
+
+
+def ignoring_case(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """The text to order by, ignoring case: SQLite's NOCASE, lower() on PostgreSQL."""
+    if dialect == "postgresql":
+        return sa.func.lower(column)
+    return sa.collate(column, "NOCASE")
 
 
 def count_where(conn: sa.Connection, where: Condition) -> int:
@@ -190,16 +197,16 @@ def count_facets(
         if name in LIST_FIELDS:
             statement = list_facet(org_id, name, where)
         else:
-            statement = scalar_facet(name, where)
+            statement = scalar_facet(name, where, conn.dialect.name)
         rows = conn.execute(statement.limit(params.facet_limit))
         facets[name] = [{"value": value, "count": count} for value, count in rows]
     return facets
 
 
-def scalar_facet(name: str, where: Condition) -> sa.Select[Any]:
+def scalar_facet(name: str, where: Condition, dialect: str) -> sa.Select[Any]:
     column: sa.ColumnElement[Any] = images.c[name]
     count = sa.func.count().label("n")
-    ordered = sa.collate(column, "NOCASE") if name in TEXT_SORT_FIELDS else column
+    ordered = ignoring_case(column, dialect) if name in TEXT_SORT_FIELDS else column
     return (
         sa.select(column, count)
         .where(where, column.is_not(None))
@@ -365,7 +372,7 @@ class Matcher:
             return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
         threshold = clip.image_thresholds.get(node.op, DEFAULT_IMAGE_THRESHOLDS[node.op])
         key: Key = (self.org_id, "clip", clip.name)
-        found = self.searcher.vectors.search(key, query, threshold, self.within(scope))
+        found = self.search_vectors(key, query, threshold, scope, self.within(scope))
         return Hits.of(found.pks, found.scores)
 
     def match_text(self, node: nodes.TextFilter, scope: Scope) -> Hits:
@@ -377,15 +384,30 @@ class Matcher:
             threshold = clip.thresholds.get(node.op, CLIP_THRESHOLDS[node.op])
             query = clip.embed_texts([node.text])[0]
             key: Key = (self.org_id, "clip", clip.name)
-            rankings.append(by_score(self.searcher.vectors.search(key, query, threshold, within)))
+            rankings.append(by_score(self.search_vectors(key, query, threshold, scope, within)))
         if text is not None:
             threshold = text.thresholds.get(node.op, TEXT_THRESHOLDS[node.op])
             query = text.embed_texts([node.text])[0]
             key = (self.org_id, "caption", text.name)
-            rankings.append(by_score(self.searcher.vectors.search(key, query, threshold, within)))
+            rankings.append(by_score(self.search_vectors(key, query, threshold, scope, within)))
         condition = compile_filter(nodes.And(scope), self.org_id) if scope else None
         rankings.append(rank_fulltext(self.conn, self.org_id, node.text, self.lang, condition))
         return fuse(rankings)
+
+    def search_vectors(
+        self,
+        key: Key,
+        query: NDArray[np.float32],
+        threshold: float,
+        scope: Scope,
+        within: ScopePks | None,
+    ) -> Matches:
+        """The scope's images above the threshold: in memory on SQLite, in the database (pgvector)
+        on PostgreSQL, where other processes write vectors this one never hears of."""
+        if self.conn.dialect.name == "postgresql":
+            statement = select_pks(nodes.And(scope), self.org_id) if scope else None
+            return pgvectors.search(self.conn, key, query, threshold, statement)
+        return self.searcher.vectors.search(key, query, threshold, within)
 
 
 class ScopePks:
