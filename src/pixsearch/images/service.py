@@ -14,15 +14,25 @@ from pixsearch.images.fields import READABLE_FIELDS
 
 
 def load_existing(
-    conn: sa.Connection, org_id: int, image_ids: Sequence[str]
+    conn: sa.Connection,
+    org_id: int,
+    image_ids: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The stored rows of these ids (those that exist), keyed by image id."""
+    """The stored rows of these ids (those that exist), keyed by image id; only `columns`
+    (plus image_id) when given."""
     found: dict[str, dict[str, Any]] = {}
+    selected = (
+        [images.c[name] for name in dict.fromkeys(("image_id", *columns))] if columns else [images]
+    )
     for part in chunked(list(image_ids)):
-        rows = conn.execute(
-            sa.select(images).where(images.c.org_id == org_id, images.c.image_id.in_(part))
+        result = conn.execute(
+            sa.select(*selected).where(images.c.org_id == org_id, images.c.image_id.in_(part))
         )
-        found.update({row.image_id: dict(row._mapping) for row in rows})
+        keys = list(result.keys())
+        at = keys.index("image_id")
+        # zip over plain tuples: several times faster than dict(row._mapping) per row.
+        found.update({row[at]: dict(zip(keys, row, strict=True)) for row in result.tuples()})
     return found
 
 

@@ -59,6 +59,19 @@ class _Write:
     existing: dict[str, Any] | None
     fields: dict[str, Any]
     prepared: Prepared
+    changed: dict[str, Any] = field(default_factory=dict)  # columns whose value changes
+
+    def __post_init__(self) -> None:
+        if self.existing is None or self.plan.action == "delete":
+            return
+        # A patch can only change the fields its body names: compare those alone.
+        names = self.item.body or {} if self.plan.action == "patch" else self.fields
+        candidates = {name: self.fields[name] for name in names if name in self.fields}
+        if self.plan.needs_pixels:
+            candidates.update(_computed(self))
+        self.changed = {
+            name: value for name, value in candidates.items() if self.existing[name] != value
+        }
 
 
 def apply_operation(
@@ -123,19 +136,28 @@ def _write_images(conn: sa.Connection, org_id: int, writes: list[_Write], applie
             sa.insert(images).returning(images.c.id, sort_by_parameter_order=True), rows
         )
         pks = [row.id for row in result]
-    if updates:
-        conn.execute(
-            sa.update(images).where(images.c.id == sa.bindparam("pk")),
-            [
-                {**w.fields, **_computed(w), "pk": w.existing["id"], "updated_at": now}  # type: ignore[index]
-                for w in updates
-            ],
-        )
+    _update_rows(conn, updates, now)
     written = list(zip(pks, inserts, strict=True)) + [
         (w.existing["id"], w)
         for w in updates  # type: ignore[index]
     ]
     _write_derived(conn, org_id, written, applied)
+
+
+def _update_rows(conn: sa.Connection, updates: list[_Write], now: int) -> None:
+    """UPDATE only the columns that change, one executemany per set of changed columns:
+    a batch that edits two fields binds two values per row, not every column."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for w in updates:
+        assert w.existing is not None
+        groups.setdefault(tuple(sorted(w.changed)), []).append(
+            {**w.changed, "pk": w.existing["id"], "updated_at": now}
+        )
+    for names, rows in groups.items():
+        statement = sa.update(images).where(images.c.id == sa.bindparam("pk"))
+        conn.execute(
+            statement.values({name: sa.bindparam(name) for name in (*names, "updated_at")}), rows
+        )
 
 
 def _computed(write: _Write) -> dict[str, Any]:
@@ -169,7 +191,7 @@ def _write_derived(
 def _changed(write: _Write, names: Sequence[str]) -> bool:
     if write.existing is None:
         return True
-    return any(write.existing[name] != write.fields.get(name) for name in names)
+    return not write.changed.keys().isdisjoint(names)
 
 
 def _vectors(write: _Write) -> dict[str, Vector]:

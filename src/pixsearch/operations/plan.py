@@ -55,14 +55,19 @@ def _src_changes(existing: dict[str, Any], body: dict[str, Any] | None) -> bool:
 
 
 def new_fields(
-    plan: Plan, existing: dict[str, Any] | None, body: dict[str, Any] | None
+    plan: Plan,
+    existing: dict[str, Any] | None,
+    body: dict[str, Any] | None,
+    *,
+    partial: bool = False,
 ) -> dict[str, Any]:
-    """The writable fields after the item: replacement nulls what the body leaves out."""
+    """The writable fields after the item: replacement nulls what the body leaves out.
+    `partial`: `existing` holds only some columns; the others come out as None."""
     given = body or {}
     if plan.action in ("insert", "replace"):
         return {name: given.get(name) for name in WRITABLE_FIELDS}
     assert existing is not None
-    current = {name: existing[name] for name in WRITABLE_FIELDS}
+    current = {name: existing.get(name) if partial else existing[name] for name in WRITABLE_FIELDS}
     if plan.action == "patch":
         current.update({name: value for name, value in given.items() if name in current})
     return current

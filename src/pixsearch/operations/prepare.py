@@ -7,10 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from pixsearch.errors import ItemError
+from pixsearch.images.fields import CAPTION_FIELDS
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.operations.apply import Prepared
 from pixsearch.operations.plan import caption_text, new_fields, plan_item
 from pixsearch.operations.store import Claimed, Item
+
+# What prepare reads of an existing image: whether src changes, and the caption's text.
+# Apply reads whole rows again, in its own transaction.
+PREPARE_COLUMNS = ("src", *CAPTION_FIELDS)
 
 
 async def prepare_items(
@@ -48,7 +53,7 @@ async def _prepare(
         prepared.values = analysis.values
         prepared.vectors.update(analysis.vectors)
     if captions is not None:
-        text = caption_text(new_fields(plan, current, item.body))
+        text = caption_text(new_fields(plan, current, item.body, partial=True))
         old = caption_text(current) if current is not None else ""
         if text and (text != old or op.mode == "reembed" or current is None):
             prepared.vectors["caption"] = (captions.model_name, await captions.embed(text))

@@ -23,7 +23,7 @@ from pixsearch.images.service import load_existing
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.operations import store
 from pixsearch.operations.apply import Applied, Prepared, apply_operation
-from pixsearch.operations.prepare import prepare_items
+from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
 from pixsearch.operations.store import Claimed, Item
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ class Worker:
     def _load(self, op: Claimed) -> tuple[list[Item], dict[str, dict[str, object]]]:
         with self.engine.connect() as conn:
             items = store.load_items(conn, op.id)
-            return items, load_existing(conn, op.org_id, [item.image_id for item in items])
+            ids = [item.image_id for item in items]
+            return items, load_existing(conn, op.org_id, ids, PREPARE_COLUMNS)
 
     def _apply(self, op: Claimed, items: list[Item], prepared: list[Prepared]) -> Applied:
         with self.writer.begin() as conn:
