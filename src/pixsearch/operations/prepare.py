@@ -10,7 +10,7 @@ from pixsearch.errors import ItemError
 from pixsearch.images.fields import CAPTION_FIELDS
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.operations.apply import Prepared
-from pixsearch.operations.plan import caption_text, new_fields, plan_item
+from pixsearch.operations.plan import Plan, caption_text, new_fields, plan_item
 from pixsearch.operations.store import Claimed, Item
 
 # What prepare reads of an existing image: whether src changes, and the caption's text.
@@ -25,36 +25,60 @@ async def prepare_items(
     pipeline: Pipeline,
     captions: CaptionEncoder | None,
 ) -> list[Prepared]:
-    """Analyse every item concurrently (the pipeline bounds how many at once)."""
-    return list(
-        await asyncio.gather(
-            *(_prepare(op, item, existing.get(item.image_id), pipeline, captions) for item in items)
-        )
-    )
+    """Analyse every item that needs it, concurrently (the pipeline bounds how many at once).
+
+    Items with nothing to compute (deletes, metadata-only changes that leave the caption
+    as it was) are settled here without a task: a batch of 10,000 patches costs no event
+    loop time.
+    """
+    prepared = [Prepared() for _ in items]
+    jobs: list[tuple[int, Any]] = []
+    for index, item in enumerate(items):
+        current = existing.get(item.image_id)
+        plan = plan_item(op.mode, op.strict, current, item.body)
+        if plan.action in ("fail", "skip", "delete"):
+            continue
+        text = _caption_to_embed(op, plan, current, item, captions)
+        if plan.needs_pixels or text:
+            src = (item.body or {}).get("src") or (current or {}).get("src")
+            jobs.append(
+                (index, _prepare(src if plan.needs_pixels else None, text, pipeline, captions))
+            )
+    results = await asyncio.gather(*(job for _, job in jobs))
+    for (index, _), result in zip(jobs, results, strict=True):
+        prepared[index] = result
+    return prepared
+
+
+def _caption_to_embed(
+    op: Claimed,
+    plan: Plan,
+    current: dict[str, Any] | None,
+    item: Item,
+    captions: CaptionEncoder | None,
+) -> str | None:
+    """The caption text to embed, when there is a sentence model and the text is new."""
+    if captions is None:
+        return None
+    text = caption_text(new_fields(plan, current, item.body, partial=True))
+    old = caption_text(current) if current is not None else ""
+    if text and (text != old or op.mode == "reembed" or current is None):
+        return text
+    return None
 
 
 async def _prepare(
-    op: Claimed,
-    item: Item,
-    current: dict[str, Any] | None,
-    pipeline: Pipeline,
-    captions: CaptionEncoder | None,
+    src: str | None, text: str | None, pipeline: Pipeline, captions: CaptionEncoder | None
 ) -> Prepared:
-    plan = plan_item(op.mode, op.strict, current, item.body)
-    if plan.action in ("fail", "skip", "delete"):
-        return Prepared()
+    """Fetch and analyse `src` when given; embed `text` when given."""
     prepared = Prepared()
-    if plan.needs_pixels:
-        src = (item.body or {}).get("src") or (current or {}).get("src")
+    if src is not None:
         try:
             analysis = await pipeline.analyse_url(str(src))
         except ItemError as error:
             return Prepared(error=str(error))
         prepared.values = analysis.values
         prepared.vectors.update(analysis.vectors)
-    if captions is not None:
-        text = caption_text(new_fields(plan, current, item.body, partial=True))
-        old = caption_text(current) if current is not None else ""
-        if text and (text != old or op.mode == "reembed" or current is None):
-            prepared.vectors["caption"] = (captions.model_name, await captions.embed(text))
+    if text is not None and captions is not None:
+        prepared.vectors["caption"] = (captions.model_name, await captions.embed(text))
     return prepared
