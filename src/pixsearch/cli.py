@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pixsearch.config import Settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted image search.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
@@ -175,7 +178,7 @@ def models_reembed() -> None:
         typer.echo("Every image already has an embedding of the configured model.")
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> sa.Engine:
     """A migrated engine for the CLI's short commands."""
     from pixsearch.db.engine import create_db_engine, writer
     from pixsearch.db.migrate import upgrade

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse
@@ -24,7 +24,7 @@ ImageIdPath = Annotated[
 ]
 FieldName = Literal[READABLE_FIELDS]  # type: ignore[valid-type]
 Lang = Literal["en", "es", "pt", "fr", "ru"]
-WRITE_ANSWERS = {
+WRITE_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The finished operation (wait=true)."},
     202: {"model": Accepted},
 }

@@ -137,10 +137,7 @@ def _write_images(conn: sa.Connection, org_id: int, writes: list[_Write], applie
         )
         pks = [row.id for row in result]
     _update_rows(conn, updates, now)
-    written = list(zip(pks, inserts, strict=True)) + [
-        (w.existing["id"], w)
-        for w in updates  # type: ignore[index]
-    ]
+    written = list(zip(pks, inserts, strict=True)) + [(_pk(w), w) for w in updates]
     _write_derived(conn, org_id, written, applied)
 
 
@@ -158,6 +155,11 @@ def _update_rows(conn: sa.Connection, updates: list[_Write], now: int) -> None:
         conn.execute(
             statement.values({name: sa.bindparam(name) for name in (*names, "updated_at")}), rows
         )
+
+
+def _pk(write: _Write) -> int:
+    assert write.existing is not None
+    return int(write.existing["id"])
 
 
 def _computed(write: _Write) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ class MicroBatcher(Generic[T, R]):
     """Collect concurrent `submit` calls into batches of `fn`, one batch at a time."""
 
     def __init__(
-        self, fn: Callable[[list[T]], Sequence[R]], max_batch: int, max_wait_ms: float
+        self,
+        fn: Callable[[list[T]], Sequence[R] | NDArray[Any]],  # an array: one result per row
+        max_batch: int,
+        max_wait_ms: float,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -126,7 +131,9 @@ class MicroBatcher(Generic[T, R]):
         try:
             results = await loop.run_in_executor(self._executor, self.fn, items)
             if len(results) != len(items):
-                raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
+                raise RuntimeError(
+                    f"batch function returned {len(results)} results for {len(items)} items"
+                )
         except asyncio.CancelledError:
             _fail(batch, BatcherClosed("the batcher was cancelled during this batch"))
             raise

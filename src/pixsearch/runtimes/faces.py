@@ -125,7 +125,8 @@ class HaarDetector(FaceDetector):
         require_module("cv2", "opencv-python-headless<5")
         import cv2
 
-        self.weights = Path(cv2.data.haarcascades) / "haarcascade_frontalface_alt2.xml"
+        cascades = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
+        self.weights = cascades / "haarcascade_frontalface_alt2.xml"
         if not self.weights.is_file():
             raise DetectorUnavailable(f"{self.weights} is missing (OpenCV 5 ships no cascades)")
         self.name = f"haar-frontalface-alt2@{digest_files([self.weights])}"

@@ -42,8 +42,10 @@ def create_key(conn: sa.Connection, org_name: str) -> str:
     ).scalar()
     if org_id is None:
         org_id = conn.execute(
-            sa.insert(organisations).values(name=org_name, created_at=now_ms())
-        ).inserted_primary_key[0]
+            sa.insert(organisations)
+            .values(name=org_name, created_at=now_ms())
+            .returning(organisations.c.id)
+        ).scalar_one()
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         sa.insert(api_keys).values(
