@@ -29,6 +29,7 @@ class WorkerProcess:
 
     def start(self, timeout_s: float = 30.0) -> WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        seen = self.log.stat().st_size if self.log.exists() else 0  # earlier runs' lines
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pixsearch", "worker", *self.args],
@@ -40,7 +41,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
-            if re.search(r"worker started", self.log.read_text()):
+            if re.search(rb"worker started", self.log.read_bytes()[seen:]):
                 return self
             time.sleep(0.1)
         raise RuntimeError(f"worker not ready: {self.log.read_text()[-2000:]}")
