@@ -174,7 +174,8 @@ class ClipModel(InferenceModel[Sequence[Image.Image], NDArray[np.float32]]):
             return np.zeros((0, self.dim), dtype=np.float32)
         batch = np.stack(pixels).astype(self.input.dtype, copy=False)
         chunk = self.input.fixed_batch or self.max_batch
-        return l2_normalize(run_in_chunks(self.session, self.output.name, {self.input.name: batch}, chunk))
+        feeds = {self.input.name: batch}
+        return l2_normalize(run_in_chunks(self.session, self.output.name, feeds, chunk))
 
     def embed_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """[N, dim] unit vectors of `texts`, comparable with the image vectors."""
@@ -184,10 +185,14 @@ class ClipModel(InferenceModel[Sequence[Image.Image], NDArray[np.float32]]):
         graph = self.path / "visual.onnx"
         self.session = create_session(graph, self.threads)
         inputs = [describe_port(arg) for arg in self.session.get_inputs()]
-        self.input = inputs[0] if len(inputs) == 1 else find_port(inputs, IMAGE_INPUTS, "image input", graph)
+        self.input = (
+            inputs[0] if len(inputs) == 1 else find_port(inputs, IMAGE_INPUTS, "image input", graph)
+        )
         size = self.clip.preprocess.image_size
         if self.input.shape[2:] not in ((None, None), (size, size)):
-            raise ModelLayoutError(f"{graph} takes {self.input.shape[2:]} pixels, config says {size}")
+            raise ModelLayoutError(
+                f"{graph} takes {self.input.shape[2:]} pixels, config says {size}"
+            )
         outputs = [describe_port(arg) for arg in self.session.get_outputs()]
         self.output = pick_output(outputs, IMAGE_OUTPUTS, graph)
         check_dim(self.output, self.dim, graph)

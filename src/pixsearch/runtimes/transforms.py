@@ -49,8 +49,8 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     width, height = image.size
     if width < size or height < size:
         raise ValueError(f"cannot crop {size}x{size} from a {width}x{height} image")
-    left = int(round((width - size) / 2.0))
-    top = int(round((height - size) / 2.0))
+    left = round((width - size) / 2.0)
+    top = round((height - size) / 2.0)
     return image.crop((left, top, left + size, top + size))
 
 
