@@ -202,13 +202,15 @@ class NumberOfText(FunctionElement[float]):
 @compiles(NumberText)
 def number_text_sqlite(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
     (column,) = element.clauses
-    return str(compiler.process(is_number_text(column), **kw))
+    return "(" + str(compiler.process(is_number_text(column), **kw)) + ")"  # for a NOT
 
 
 @compiles(NumberText, "postgresql")
 def number_text_postgres(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
     (column,) = element.clauses
-    return str(compiler.process(column.op("~", is_comparison=True)(NUMBER_PATTERN), **kw))
+    return (
+        "(" + str(compiler.process(column.op("~", is_comparison=True)(NUMBER_PATTERN), **kw)) + ")"
+    )
 
 
 @compiles(NumberOfText)
