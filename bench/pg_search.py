@@ -15,14 +15,18 @@ Recall@10 is against NumPy brute force over the same rows and filter. The last t
 selectivity at which exact becomes faster than HNSW + fallback (EXACT_BELOW_SELECTIVITY in
 src/pixsearch/search/pgvectors.py).
 
-    .venv/bin/python -m bench.pg_search [--size 100000] [--queries 40]
+    .venv/bin/python -m bench.pg_search [--size 100000] [--queries 40] [--data DIR]
+
+With --data the cluster lives in DIR and keeps its database between runs: a run that finds
+--size rows there skips the load and the index build (delete DIR after changing the schema).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,7 @@ import sqlalchemy as sa
 
 from bench.stats import percentiles
 from pixsearch.db.engine import create_db_engine
+from pixsearch.db.migrate import upgrade
 from pixsearch.images.derived import ensure_hnsw_index, vector_text
 from tests.postgres import start_cluster
 
@@ -39,6 +44,7 @@ CLUSTER = 50
 NOISE = 0.029  # per dimension: two members of a cluster have cosine about 0.7 (bench/search)
 K = 10
 EF_VALUES = (40, 100, 200)
+KEPT_DATABASE = "pixsearch_bench"
 SELECTIVITIES = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50)
 
 
@@ -147,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="Number of vectors.")
     parser.add_argument("--queries", type=int, default=40, help="Timed queries per figure.")
+    parser.add_argument("--data", help="Cluster directory kept between runs (reuses its rows).")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     vectors, widths = make_vectors(args.size, rng)
@@ -155,18 +162,59 @@ def main() -> None:
         v / np.linalg.norm(v)
         for v in vectors[picks] + 0.02 * rng.standard_normal((args.queries, DIM)).astype(np.float32)
     ]
-    with start_cluster() as cluster:
-        assert cluster is not None, "no PostgreSQL: install pgserver or set the test URL"
-        with cluster.database() as url:
-            engine = create_db_engine(url)
+    with open_database(args.data) as url:
+        engine = create_db_engine(url)
+        if holds_rows(engine, args.size):
+            print(f"{args.size} vectors of {DIM} d already in {args.data}: load skipped")
+        else:
             started = time.perf_counter()
             populate(engine, vectors, widths)
             print(
                 f"{args.size} vectors of {DIM} d written in {time.perf_counter() - started:.1f} s"
             )
             print(f"HNSW build (m 16, ef_construction 64): {build_index(engine):.1f} s")
-            report(engine, vectors, widths, queries)
-            engine.dispose()
+        report(engine, vectors, widths, queries)
+        engine.dispose()
+
+
+@contextmanager
+def open_database(data: str | None) -> Iterator[str]:
+    """A throwaway database, or with `data` the kept one of a cluster in that directory."""
+    if data is None:
+        with start_cluster() as cluster:
+            assert cluster is not None, "no PostgreSQL: install pgserver or set the test URL"
+            with cluster.database() as url:
+                yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        admin = sa.create_engine(server.get_uri(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (KEPT_DATABASE,)
+            ).scalar()
+            if not exists:
+                conn.exec_driver_sql(f"CREATE DATABASE {KEPT_DATABASE}")
+        admin.dispose()
+        url = sa.make_url(server.get_uri()).set(database=KEPT_DATABASE)
+        engine = create_db_engine(url.render_as_string(hide_password=False))
+        upgrade(engine)
+        engine.dispose()
+        yield url.render_as_string(hide_password=False)
+    finally:
+        server.cleanup()
+
+
+def holds_rows(engine: sa.Engine, size: int) -> bool:
+    """Whether the database already holds `size` embeddings; other rows there are deleted."""
+    with engine.begin() as conn:
+        count = conn.exec_driver_sql("SELECT count(*) FROM embeddings").scalar_one()
+        if count == size:
+            return True
+        conn.exec_driver_sql("TRUNCATE organisations, images, embeddings CASCADE")
+        return False
 
 
 def report(engine: sa.Engine, vectors: np.ndarray, widths: np.ndarray, queries: list[Any]) -> None:

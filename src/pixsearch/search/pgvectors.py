@@ -136,10 +136,16 @@ def search_hnsw(
 def search_exact(
     conn: sa.Connection, query: NDArray[np.float32], threshold: float, where: Condition
 ) -> Matches:
-    """Every vector that passes the filter, its distance computed; no index."""
-    distance = distance_to(query, None)
-    statement = sa.select(embeddings.c.image_pk, distance).where(
-        where, distance <= 1.0 - threshold + SLACK
+    """Every vector that passes the filter, its distance computed; no index.
+
+    The distance is computed once, in a subquery that OFFSET 0 keeps the planner from
+    merging: with the bound in the same WHERE, PostgreSQL evaluates it in the scan of
+    embeddings, on every vector of the slot, before the join with the filter's pks.
+    """
+    distance = distance_to(query, None).label("distance")
+    passing = sa.select(embeddings.c.image_pk, distance).where(where).offset(0).subquery()
+    statement = sa.select(passing.c.image_pk, passing.c.distance).where(
+        passing.c.distance <= 1.0 - threshold + SLACK
     )
     matches = as_matches(conn.execute(statement).all())
     keep = matches.scores >= threshold
