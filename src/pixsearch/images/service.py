@@ -32,7 +32,7 @@ def load_existing(
         keys = list(result.keys())
         at = keys.index("image_id")
         # zip over plain tuples: several times faster than dict(row._mapping) per row.
-        found.update({row[at]: dict(zip(keys, row, strict=True)) for row in result.tuples()})
+        found.update({row[at]: dict(zip(keys, row, strict=True)) for row in result})
     return found
 
 
