@@ -27,16 +27,21 @@ def seed(base: str, key: str, server: ImageServer, n: int) -> None:
     server.add("/tiny.png", make_png(8, 8, 1), "image/png")
     headers = {"API-Key": key}
     for start in range(0, n, 5000):
-        batch = [{"id": f"img{i}", "src": server.url("/tiny.png"), "title": "old"}
-                 for i in range(start, min(n, start + 5000))]
-        op = httpx.post(f"{base}/imgs", params={"wait": "true"}, json=batch, headers=headers,
-                        timeout=600).json()
+        batch = [
+            {"id": f"img{i}", "src": server.url("/tiny.png"), "title": "old"}
+            for i in range(start, min(n, start + 5000))
+        ]
+        op = httpx.post(
+            f"{base}/imgs", params={"wait": "true"}, json=batch, headers=headers, timeout=600
+        ).json()
         assert op["all_good"], op
 
 
 def rows(n: int) -> list[dict[str, object]]:
-    return [{"id": f"img{i}", "title": f"new title {i}", "keywords": ["updated", f"k{i % 50}"]}
-            for i in range(n)]
+    return [
+        {"id": f"img{i}", "title": f"new title {i}", "keywords": ["updated", f"k{i % 50}"]}
+        for i in range(n)
+    ]
 
 
 def raw_executemany(db_path: str, n: int, derived: bool = False) -> float:
@@ -50,20 +55,23 @@ def raw_executemany(db_path: str, n: int, derived: bool = False) -> float:
     pks = dict(conn.execute("SELECT image_id, id FROM images WHERE org_id = 1"))
     started = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany("UPDATE images SET title = ?, keywords = ? WHERE org_id = 1 AND image_id = ?",
-                     params)
+    conn.executemany(
+        "UPDATE images SET title = ?, keywords = ? WHERE org_id = 1 AND image_id = ?", params
+    )
     if derived:
         ids = [(pks[r["id"]],) for r in new]
         conn.executemany("DELETE FROM image_terms WHERE image_pk = ?", ids)
         conn.executemany(
             "INSERT INTO image_terms (image_pk, org_id, field, value, value_norm) "
             "VALUES (?, 1, 'keywords', ?, ?)",
-            [(pks[r["id"]], k, k.lower()) for r in new for k in r["keywords"]])
+            [(pks[r["id"]], k, k.lower()) for r in new for k in r["keywords"]],
+        )
         conn.executemany("DELETE FROM images_fts WHERE rowid = ?", ids)
         conn.executemany(
             "INSERT INTO images_fts (rowid, title, headline, caption, alt_text, keywords, labels) "
             "VALUES (?, ?, '', '', '', ?, '')",
-            [(pks[r["id"]], r["title"], " ".join(r["keywords"])) for r in new])
+            [(pks[r["id"]], r["title"], " ".join(r["keywords"])) for r in new],
+        )
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -79,14 +87,21 @@ def main() -> None:
         with ImageServer() as images:
             seed(server.url, key, images, args.images)
         started = time.perf_counter()
-        op = httpx.patch(f"{server.url}/imgs", params={"wait": "true"}, json=rows(args.images),
-                         headers={"API-Key": key}, timeout=600).json()
+        op = httpx.patch(
+            f"{server.url}/imgs",
+            params={"wait": "true"},
+            json=rows(args.images),
+            headers={"API-Key": key},
+            timeout=600,
+        ).json()
         wall = time.perf_counter() - started
         assert op["all_good"] and op["num_good"] == args.images, op
         db = server.data_dir / "pixsearch.db"
         server.stop()
-        raw, raw_all = (raw_executemany(str(copy_db(db, name)), args.images, derived)
-                        for name, derived in (("raw", False), ("raw-all", True)))
+        raw, raw_all = (
+            raw_executemany(str(copy_db(db, name)), args.images, derived)
+            for name, derived in (("raw", False), ("raw-all", True))
+        )
     finally:
         server.stop()
     n = args.images
@@ -95,11 +110,15 @@ def main() -> None:
     print(f"  operation exec_ms: {op['exec_ms']} ms -> {n / (op['exec_ms'] / 1000):,.0f} items/s")
     exec_s = op["exec_ms"] / 1000
     print(f"  raw sqlite3 executemany, images table only: {raw:.3f} s -> {n / raw:,.0f} items/s")
-    print(f"  raw sqlite3, images + terms + full-text rows: {raw_all:.3f} s "
-          f"-> {n / raw_all:,.0f} items/s")
+    print(
+        f"  raw sqlite3, images + terms + full-text rows: {raw_all:.3f} s "
+        f"-> {n / raw_all:,.0f} items/s"
+    )
     print(f"  ratio to images-only raw (exec): {raw / exec_s:.2f}   (wall): {raw / wall:.2f}")
-    print(f"  ratio to all-rows raw    (exec): {raw_all / exec_s:.2f}   "
-          f"(wall): {raw_all / wall:.2f}   goal >= 0.2")
+    print(
+        f"  ratio to all-rows raw    (exec): {raw_all / exec_s:.2f}   "
+        f"(wall): {raw_all / wall:.2f}   goal >= 0.2"
+    )
 
 
 def copy_db(db: Path, name: str) -> Path:

@@ -86,12 +86,19 @@ def _mlp(g: _Graph, x: str, name: str) -> str:
 def vit_b32_graph(seed: int = 0) -> onnx.ModelProto:
     """pixel_values [N, 3, 224, 224] -> image_embeds [N, 512], ViT-B/32 with random weights."""
     g = _Graph(seed)
-    patches = g.op("Conv", ["pixel_values", g.random("conv", (WIDTH, 3, PATCH, PATCH))],
-                   strides=[PATCH, PATCH])
+    patches = g.op(
+        "Conv", ["pixel_values", g.random("conv", (WIDTH, 3, PATCH, PATCH))], strides=[PATCH, PATCH]
+    )
     grid = g.op("Reshape", [patches, g.const("grid", np.array([0, WIDTH, -1], np.int64))])
     tokens = g.op("Transpose", [grid], perm=[0, 2, 1])
-    batch = g.op("Slice", [g.op("Shape", ["pixel_values"]), g.const("zero", np.array([0])),
-                           g.const("one", np.array([1]))])
+    batch = g.op(
+        "Slice",
+        [
+            g.op("Shape", ["pixel_values"]),
+            g.const("zero", np.array([0])),
+            g.const("one", np.array([1])),
+        ],
+    )
     cls_shape = g.op("Concat", [batch, g.const("cls_rest", np.array([1, WIDTH]))], axis=0)
     cls = g.op("Expand", [g.random("class_embedding", (1, 1, WIDTH)), cls_shape])
     x = g.op("Add", [g.op("Concat", [cls, tokens], axis=1), g.random("positions", (TOKENS, WIDTH))])
@@ -101,11 +108,13 @@ def vit_b32_graph(seed: int = 0) -> onnx.ModelProto:
         x = g.op("Add", [x, _mlp(g, g.layer_norm(x, f"l{layer}.ln2"), f"l{layer}.mlp")])
     first = g.op("Gather", [x, g.const("cls_index", np.array(0, np.int64))], axis=1)
     pooled = g.layer_norm(first, "ln_post")
-    g.nodes.append(helper.make_node("MatMul", [pooled, g.random("proj", (WIDTH, EMBED))],
-                                    ["image_embeds"]))
+    g.nodes.append(
+        helper.make_node("MatMul", [pooled, g.random("proj", (WIDTH, EMBED))], ["image_embeds"])
+    )
     image = ["batch", 3, SIZE, SIZE]
     graph = helper.make_graph(
-        g.nodes, "vit_b32_random",
+        g.nodes,
+        "vit_b32_random",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, image)],
         [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", EMBED])],
         g.weights,
@@ -139,8 +148,9 @@ def write_clip_dir(target: Path) -> Path:
     return target
 
 
-def measure_encoder(model: Path, threads: int = 0, batch: int = 16, seconds: float = 10.0,
-                    n: int | None = None) -> float:
+def measure_encoder(
+    model: Path, threads: int = 0, batch: int = 16, seconds: float = 10.0, n: int | None = None
+) -> float:
     """Images per second of the bare ONNX image session (a directory's visual.onnx, or a file).
 
     Runs whole batches of random pixels until `seconds` have passed (or `n` images).
@@ -188,8 +198,10 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     visual = build_vit_b32()
-    print(f"ViT-B/32 random image tower: {visual} ({visual.stat().st_size / 1e6:.0f} MB, "
-          f"{time.perf_counter() - started:.1f} s to build or find)")
+    print(
+        f"ViT-B/32 random image tower: {visual} ({visual.stat().st_size / 1e6:.0f} MB, "
+        f"{time.perf_counter() - started:.1f} s to build or find)"
+    )
     if args.write:
         print(f"CLIP model directory: {write_clip_dir(args.write)}")
     rate = measure_encoder(visual, args.threads, args.batch, args.seconds)
@@ -197,8 +209,10 @@ def main() -> None:
     if args.int8:
         int8 = quantize_int8(visual)
         rate8 = measure_encoder(int8, args.threads, args.batch, args.seconds)
-        print(f"int8 (dynamic): {rate8:.1f} images/s ({rate8 / rate:.2f}x), "
-              f"lowest cosine to fp32 over 32 pictures {agreement(visual, int8):.4f}")
+        print(
+            f"int8 (dynamic): {rate8:.1f} images/s ({rate8 / rate:.2f}x), "
+            f"lowest cosine to fp32 over 32 pictures {agreement(visual, int8):.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -100,7 +100,9 @@ def labelled_sets() -> dict[str, list[tuple[Image.Image, int]]]:
             grid.paste(on_canvas(patch), ((slot % 2) * CANVAS, (slot // 2) * CANVAS))
         groups.append((grid, 4))
     scenes = [(Image.fromarray(data.astronaut()), 1)]
-    scenes += [(Image.fromarray(getattr(data, name)()).convert("RGB"), 0) for name in SCENES_WITHOUT_FACES]
+    scenes += [
+        (Image.fromarray(getattr(data, name)()).convert("RGB"), 0) for name in SCENES_WITHOUT_FACES
+    ]
     return {"lfw": lfw, "groups": groups, "scenes": scenes}
 
 

@@ -49,7 +49,8 @@ def make_pictures(folder: Path, n: int, distinct: int = 100) -> list[str]:
             size = (int(image.width * scale**0.5), int(image.height * scale**0.5))
             buffer = io.BytesIO()
             image.convert("RGB").resize(size, Image.Resampling.BICUBIC).save(
-                buffer, "JPEG", quality=90)
+                buffer, "JPEG", quality=90
+            )
             blobs.append(buffer.getvalue())
     names = []
     for i in range(n):
@@ -91,29 +92,50 @@ def main() -> None:
     total_mb = sum((work / "pics" / n).stat().st_size for n in names) / 1e6
     port = free_port()
     host = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-         "--directory", str(work / "pics")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(work / "pics"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(1.0)
-    settings = Settings(data_dir=work / "data", fetch_allow_nets=["127.0.0.0/8"],
-                        clip_model=args.clip, text_model=args.text, face_detector=args.faces,
-                        workers=args.workers, wait_timeout_s=3600)
+    settings = Settings(
+        data_dir=work / "data",
+        fetch_allow_nets=["127.0.0.0/8"],
+        clip_model=args.clip,
+        text_model=args.text,
+        face_detector=args.faces,
+        workers=args.workers,
+        wait_timeout_s=3600,
+    )
     engine = create_db_engine(settings.resolved_database_url)
     upgrade(engine)
     with writer(engine).begin() as conn:
         key = create_key(conn, "bench")
     engine.dispose()
-    batch = [{"id": f"img{i}", "src": f"http://127.0.0.1:{port}/{name}",
-              "caption": f"photo number {i} of a piece of clothing"}
-             for i, name in enumerate(names)]
+    batch = [
+        {
+            "id": f"img{i}",
+            "src": f"http://127.0.0.1:{port}/{name}",
+            "caption": f"photo number {i} of a piece of clothing",
+        }
+        for i, name in enumerate(names)
+    ]
     try:
         with TestClient(create_app(settings)) as client:
             resources = client.app.state.resources  # type: ignore[attr-defined]
             resources.models.warm_up()
             started = time.perf_counter()
-            op = client.post("/imgs?wait=true", json=batch, headers={"API-Key": key},
-                             timeout=3600).json()
+            op = client.post(
+                "/imgs?wait=true", json=batch, headers={"API-Key": key}, timeout=3600
+            ).json()
             wall = time.perf_counter() - started
             timings = dict(resources.pipeline.timings.seconds)
             rss = rss_mib(__import__("os").getpid())
@@ -122,23 +144,33 @@ def main() -> None:
         host.terminate()
     assert op["all_good"], op["errors"][:3]
     n = args.images
-    print(f"ingest of {n} JPEGs ({total_mb / n:.2f} MB each, 1-2 MP), "
-          f"PIXSEARCH_WORKERS={args.workers}")
+    print(
+        f"ingest of {n} JPEGs ({total_mb / n:.2f} MB each, 1-2 MP), "
+        f"PIXSEARCH_WORKERS={args.workers}"
+    )
     print(f"  representations: {status}")
     print(f"  wall: {wall:.2f} s -> {n / wall:.1f} images/s   (op exec_ms {op['exec_ms']})")
     print("  where the time goes (seconds summed over images; stages overlap):")
     for stage, seconds in sorted(timings.items(), key=lambda kv: -kv[1]):
         print(f"    {stage:10} {seconds:8.2f} s  {1000 * seconds / n:7.2f} ms/image")
     for threads in (1, 2):
-        print(f"  bare decode, {threads} thread(s): "
-              f"{bare_decode_rate(work / 'pics', names, threads):.1f} images/s")
+        print(
+            f"  bare decode, {threads} thread(s): "
+            f"{bare_decode_rate(work / 'pics', names, threads):.1f} images/s"
+        )
     if args.clip:
         from bench.encoder import measure_encoder
 
-        rate = measure_encoder(Path(args.clip), threads=settings.inference_threads,
-                               batch=settings.inference_batch, seconds=15)
-        print(f"  bare CLIP image encoder: {rate:.1f} images/s  "
-              f"-> pipeline / encoder = {(n / wall) / rate:.2f}")
+        rate = measure_encoder(
+            Path(args.clip),
+            threads=settings.inference_threads,
+            batch=settings.inference_batch,
+            seconds=15,
+        )
+        print(
+            f"  bare CLIP image encoder: {rate:.1f} images/s  "
+            f"-> pipeline / encoder = {(n / wall) / rate:.2f}"
+        )
     print(f"  process RSS: {rss:.0f} MiB")
 
 

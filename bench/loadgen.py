@@ -13,8 +13,15 @@ import time
 from urllib.parse import urlsplit
 
 
-async def connection(host: str, port: int, key: str, deadline: float, worker: int,
-                     latencies: list[float], statuses: dict[int, int]) -> None:
+async def connection(
+    host: str,
+    port: int,
+    key: str,
+    deadline: float,
+    worker: int,
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     n = 0
     while time.perf_counter() < deadline:
@@ -44,13 +51,25 @@ async def run(url: str, key: str, seconds: float, connections: int) -> dict[str,
     statuses: dict[int, int] = {}
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
-    await asyncio.gather(*(
-        connection(parts.hostname or "127.0.0.1", parts.port or 80, key, deadline, i,
-                   latencies, statuses)
-        for i in range(connections)
-    ))
-    return {"elapsed_s": time.perf_counter() - started, "latencies_ms": latencies,
-            "statuses": statuses}
+    await asyncio.gather(
+        *(
+            connection(
+                parts.hostname or "127.0.0.1",
+                parts.port or 80,
+                key,
+                deadline,
+                i,
+                latencies,
+                statuses,
+            )
+            for i in range(connections)
+        )
+    )
+    return {
+        "elapsed_s": time.perf_counter() - started,
+        "latencies_ms": latencies,
+        "statuses": statuses,
+    }
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ def insert_chunk(
         image_rows,
     )
     db.executemany(
-        "INSERT INTO image_terms(image_pk, org_id, field, value, value_norm) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO image_terms(image_pk, org_id, field, value, value_norm) "
+        "VALUES (?, ?, ?, ?, ?)",
         term_rows,
     )
     db.executemany(
@@ -248,14 +249,18 @@ def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool
             allowed = np.array(
                 conn.execute(
                     sa.text(
-                        "SELECT image_pk FROM image_terms WHERE field = 'keywords' AND value_norm = :v"
+                        "SELECT image_pk FROM image_terms "
+                        "WHERE field = 'keywords' AND value_norm = :v"
                     ),
                     {"v": f"sel{share}"},
                 )
                 .scalars()
                 .all()
             )
-            figures, pages = timed(runs, lambda i: search(f"i~img{targets[i]} && k=sel{share}"))
+            formula = f"&& k=sel{share}"
+            figures, pages = timed(
+                runs, lambda i, formula=formula: search(f"i~img{targets[i]} {formula}")
+            )
             recalls = [
                 recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
                 for i, p in enumerate(pages)

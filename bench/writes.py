@@ -21,20 +21,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", action=argparse.BooleanOptionalAction, default=False,
-                        help="also run the in-process workers (they then compete for CPU)")
+    parser.add_argument(
+        "--workers",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run the in-process workers (they then compete for CPU)",
+    )
     args = parser.parse_args()
     server, key = start_server(None, *([] if args.workers else ["--no-workers"]))
     env_note = "in-process workers running" if args.workers else "serve --no-workers"
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", server.url, key, str(args.seconds),
-             str(args.connections)], capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "bench.loadgen",
+                server.url,
+                key,
+                str(args.seconds),
+                str(args.connections),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(out.stdout)
         latencies = result["latencies_ms"]
-        print(f"write acceptance ({env_note}), {args.connections} connections, "
-              f"{args.seconds:.0f} s")
+        print(
+            f"write acceptance ({env_note}), {args.connections} connections, {args.seconds:.0f} s"
+        )
         print(f"  requests: {len(latencies)}  statuses: {result['statuses']}")
         print(f"  throughput: {len(latencies) / result['elapsed_s']:.0f} POST/s")
         print(f"  latency ms: {percentiles(latencies)}")

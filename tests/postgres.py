@@ -24,13 +24,13 @@ class PostgresCluster:
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = normalise_url(admin_url)
-        self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT",
-                                      poolclass=sa.pool.NullPool)
+        self.admin = sa.create_engine(
+            self.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         self._make_template()
 
     def url_of(self, database: str) -> str:
-        return make_url(self.admin_url).set(database=database).render_as_string(
-            hide_password=False)
+        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
     def _make_template(self) -> None:
         with self.admin.connect() as conn:

@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pixsearch import __version__
-from pixsearch.body_limit import BodyLimitMiddleware
 from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
@@ -44,8 +43,13 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             finally:
                 resources.vectors.close()
 
-    app = FastAPI(title="pixsearch", version=__version__, lifespan=lifespan)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # FastAPI's own body limit: 413 from Content-Length up front, or as a chunked body grows.
+    app = FastAPI(
+        title="pixsearch",
+        version=__version__,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
     app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
     app.include_router(images_router)
     app.include_router(operations_router)

@@ -85,6 +85,19 @@ def test_oversized_body_is_413(api: Api, settings: Any) -> None:
     assert response.status_code == 413
 
 
+def test_oversized_chunked_body_is_413(api: Api, settings: Any) -> None:
+    """No Content-Length: the limit is enforced while the body streams in."""
+
+    def chunks() -> Any:
+        yield b"["
+        for _ in range(settings.max_body_bytes // 1000 + 1):
+            yield b" " * 1000
+        yield b"]"
+
+    response = api.post("/imgs", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
 def test_keys(api: Api) -> None:
     assert api.client.get("/ops").status_code == 401
     assert api.client.get("/ops", headers={"API-Key": "pxs_wrong"}).status_code == 401

@@ -27,11 +27,18 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def enqueue(engine: sa.Engine, org_id: int, mode: str = "patch", urgent: bool = False,
-            image_id: str = "x") -> int:
+def enqueue(
+    engine: sa.Engine, org_id: int, mode: str = "patch", urgent: bool = False, image_id: str = "x"
+) -> int:
     with engine.begin() as conn:
-        return store.enqueue(conn, org_id=org_id, method="upd", mode=mode, urgent=urgent,
-                             items=[NewItem(image_id, image_id, {"title": "t"})])
+        return store.enqueue(
+            conn,
+            org_id=org_id,
+            method="upd",
+            mode=mode,
+            urgent=urgent,
+            items=[NewItem(image_id, image_id, {"title": "t"})],
+        )
 
 
 def claim(engine: sa.Engine, worker: str = "w1") -> store.Claimed | None:

@@ -50,8 +50,9 @@ async def test_a_failing_batch_fails_its_items_only() -> None:
         return items
 
     batcher: MicroBatcher[int, int] = MicroBatcher(picky, max_batch=2, max_wait_ms=20)
-    results = await asyncio.gather(*(batcher.submit(i) for i in (1, 13, 2, 3)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(batcher.submit(i) for i in (1, 13, 2, 3)), return_exceptions=True
+    )
     assert isinstance(results[0], ValueError) and isinstance(results[1], ValueError)
     assert results[2:] == [2, 3]
     await batcher.aclose()

@@ -34,12 +34,26 @@ def open_clip_snapshot(root: Path) -> Path:
     shutil.copy(tiny / "textual.onnx", snap / "textual" / "model.onnx")
     shutil.copy(tiny / "tokenizer.json", snap / "textual" / "tokenizer.json")
     write(snap / "textual" / "tokenizer_config.json", {"pad_token": "<|pad|>"})
-    write(snap / "visual" / "preprocess_cfg.json", {
-        "size": [32, 32], "mode": "RGB", "mean": CLIP_MEAN, "std": CLIP_STD,
-        "interpolation": "bicubic", "resize_mode": "shortest", "fill_color": 0})
-    write(snap / "config.json", {
-        "embed_dim": 8, "vision_cfg": {"image_size": 32, "layers": 1, "width": 8},
-        "text_cfg": {"context_length": 16, "vocab_size": 80}})
+    write(
+        snap / "visual" / "preprocess_cfg.json",
+        {
+            "size": [32, 32],
+            "mode": "RGB",
+            "mean": CLIP_MEAN,
+            "std": CLIP_STD,
+            "interpolation": "bicubic",
+            "resize_mode": "shortest",
+            "fill_color": 0,
+        },
+    )
+    write(
+        snap / "config.json",
+        {
+            "embed_dim": 8,
+            "vision_cfg": {"image_size": 32, "layers": 1, "width": 8},
+            "text_cfg": {"context_length": 16, "vocab_size": 80},
+        },
+    )
     (snap / "README.md").write_text("---\ntags:\n - clip\n---\n# Model\n", encoding="utf-8")
     return snap
 
@@ -53,12 +67,24 @@ def transformers_clip_snapshot(root: Path) -> Path:
     shutil.copy(tiny / "textual.onnx", snap / "onnx" / "text_model.onnx")
     shutil.copy(tiny / "tokenizer.json", snap / "tokenizer.json")
     write(snap / "tokenizer_config.json", {"pad_token": {"content": "<|pad|>"}})
-    write(snap / "preprocessor_config.json", {
-        "crop_size": {"height": 32, "width": 32}, "size": {"shortest_edge": 32},
-        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25], "resample": 2})
-    write(snap / "config.json", {
-        "projection_dim": 8, "text_config": {"max_position_embeddings": 16},
-        "vision_config": {"image_size": 32}})
+    write(
+        snap / "preprocessor_config.json",
+        {
+            "crop_size": {"height": 32, "width": 32},
+            "size": {"shortest_edge": 32},
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.25, 0.25, 0.25],
+            "resample": 2,
+        },
+    )
+    write(
+        snap / "config.json",
+        {
+            "projection_dim": 8,
+            "text_config": {"max_position_embeddings": 16},
+            "vision_config": {"image_size": 32},
+        },
+    )
     return snap
 
 
@@ -153,14 +179,20 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, data: Path, clip: str, text: s
 def test_cli_pull_from_local_snapshots_then_list(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = settings_env(monkeypatch, tmp_path / "data", "immich-app/ViT-B-32__openai",
-                            "sentence-transformers/all-MiniLM-L6-v2")
+    settings = settings_env(
+        monkeypatch,
+        tmp_path / "data",
+        "immich-app/ViT-B-32__openai",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    )
     runner = CliRunner()
     before = runner.invoke(app, ["models", "list"])
     assert before.exit_code == 0, before.output
     assert before.output.count(" no ") == 2
-    for name, snap in (("immich-app/ViT-B-32__openai", open_clip_snapshot(tmp_path)),
-                       ("sentence-transformers/all-MiniLM-L6-v2", sentence_snapshot(tmp_path))):
+    for name, snap in (
+        ("immich-app/ViT-B-32__openai", open_clip_snapshot(tmp_path)),
+        ("sentence-transformers/all-MiniLM-L6-v2", sentence_snapshot(tmp_path)),
+    ):
         pulled = runner.invoke(app, ["models", "pull", name, "--from", str(snap)])
         assert pulled.exit_code == 0, pulled.output
         assert "ready at" in pulled.output

@@ -37,8 +37,9 @@ def test_clip_tokens_pad_to_the_context_with_the_configured_pad(tmp_path: Path) 
     ids = tokenize(tokenizer, ["red dress"])["input_ids"][0].tolist()
     pad = tokenizer.token_to_id("<|pad|>")
     assert len(ids) == 16 and ids[4:] == [pad] * 12
-    assert ids[:4] == [tokenizer.token_to_id(t) for t in
-                       ("<|startoftext|>", "red", "dress", "<|endoftext|>")]
+    assert ids[:4] == [
+        tokenizer.token_to_id(t) for t in ("<|startoftext|>", "red", "dress", "<|endoftext|>")
+    ]
 
 
 def test_mean_pool_ignores_padding_by_hand() -> None:
@@ -59,11 +60,13 @@ def test_real_minilm_directory_reproduces_sentence_transformers() -> None:
     """The figures of the directory's README (sentence-transformers' own, to 4 decimals)."""
     model = TextModel(MINILM)
     assert (model.dim, model.max_length) == (384, 256)
-    vectors = model.embed_texts([
-        "A dog is running through the snow.",
-        "A puppy plays in a snowy field, jumping over drifts.",
-        "The central bank raised interest rates by 25 basis points to fight inflation.",
-    ])
+    vectors = model.embed_texts(
+        [
+            "A dog is running through the snow.",
+            "A puppy plays in a snowy field, jumping over drifts.",
+            "The central bank raised interest rates by 25 basis points to fight inflation.",
+        ]
+    )
     similarity = vectors @ vectors.T
     assert similarity[0, 1] == pytest.approx(0.5943, abs=2e-4)
     assert similarity[0, 2] == pytest.approx(-0.0304, abs=2e-4)

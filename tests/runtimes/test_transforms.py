@@ -28,8 +28,11 @@ def test_crop_and_normalise_by_hand() -> None:
 def test_uniform_picture_of_any_shape_gives_its_colour() -> None:
     image = Image.new("RGB", (300, 100), (255, 0, 128))
     result = preprocess_clip(image, PreprocessConfig(224, MEAN, STD))
-    expected = [(255 / 255 - MEAN[0]) / STD[0], (0 - MEAN[1]) / STD[1],
-                (128 / 255 - MEAN[2]) / STD[2]]
+    expected = [
+        (255 / 255 - MEAN[0]) / STD[0],
+        (0 - MEAN[1]) / STD[1],
+        (128 / 255 - MEAN[2]) / STD[2],
+    ]
     assert result.shape == (3, 224, 224)
     np.testing.assert_allclose(result.reshape(3, -1).mean(axis=1), expected, atol=1e-4)
     np.testing.assert_allclose(result.reshape(3, -1).std(axis=1), 0, atol=1e-4)
@@ -55,8 +58,10 @@ def test_left_half_black_right_half_white_stays_put() -> None:
 def test_squash_keeps_everything_and_banners_are_cut() -> None:
     pixels = np.zeros((4, 8, 3), dtype=np.uint8)
     pixels[:, :4] = 255
-    squashed = preprocess_clip(Image.fromarray(pixels), PreprocessConfig(
-        4, (0, 0, 0), (1, 1, 1), interpolation="nearest", resize_mode="squash"))
+    squashed = preprocess_clip(
+        Image.fromarray(pixels),
+        PreprocessConfig(4, (0, 0, 0), (1, 1, 1), interpolation="nearest", resize_mode="squash"),
+    )
     np.testing.assert_array_equal(squashed[0, :, :2], 1)
     np.testing.assert_array_equal(squashed[0, :, 2:], 0)
     assert limit_aspect(Image.new("RGB", (10, 10_000)), 4.0).size == (10, 40)

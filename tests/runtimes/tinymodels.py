@@ -110,7 +110,11 @@ def _tiny_visual(rng: np.random.Generator, dim: int, size: int) -> onnx.ModelPro
     features = 3 * (size // POOL) ** 2
     nodes = [
         helper.make_node(
-            "AveragePool", ["pixel_values"], ["pooled"], kernel_shape=[POOL, POOL], strides=[POOL, POOL]
+            "AveragePool",
+            ["pixel_values"],
+            ["pooled"],
+            kernel_shape=[POOL, POOL],
+            strides=[POOL, POOL],
         ),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
         helper.make_node("Tanh", ["flat"], ["squashed"]),
@@ -119,7 +123,11 @@ def _tiny_visual(rng: np.random.Generator, dim: int, size: int) -> onnx.ModelPro
     graph = helper.make_graph(
         nodes,
         "tiny_clip_visual",
-        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [
+            helper.make_tensor_value_info(
+                "pixel_values", TensorProto.FLOAT, ["batch", 3, size, size]
+            )
+        ],
         [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", dim])],
         [_weights(rng, "projection", (features, dim))],
     )

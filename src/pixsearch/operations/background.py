@@ -7,7 +7,6 @@ the API. Both call `run_background`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from typing import Any
 
 from pixsearch.db.dialect import is_postgres
 from pixsearch.operations.housekeeping import purge_periodically
-from pixsearch.operations.worker import Worker, recover, requeue_stale
+from pixsearch.operations.worker import Worker, cancel_and_wait, recover, requeue_stale
 from pixsearch.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -65,11 +64,7 @@ async def run_background(
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks, "background")
 
 
 async def reap_stale(resources: Resources) -> None:

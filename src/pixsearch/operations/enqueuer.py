@@ -78,8 +78,22 @@ class Enqueuer:
                 return
             _resolve(group[0], error=error)
             return
-        for pending, op_id in zip(group, ids, strict=True):
-            _resolve(pending, op_id)
+        _resolve_all(group, ids)
+
+
+def _resolve_all(group: list[_Pending], ids: list[int]) -> None:
+    """Settle a committed group with one wake-up per event loop, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, int]]] = {}
+    for pending, op_id in zip(group, ids, strict=True):
+        by_loop.setdefault(pending.loop, []).append((pending, op_id))
+    for loop, settled in by_loop.items():
+
+        def settle(settled: list[tuple[_Pending, int]] = settled) -> None:
+            for pending, op_id in settled:
+                if not pending.future.cancelled():
+                    pending.future.set_result(op_id)
+
+        loop.call_soon_threadsafe(settle)
 
 
 def _resolve(

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from anyio import to_thread
@@ -77,9 +78,7 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_s)
         finally:
-            for task in self._running:
-                task.cancel()
-            await asyncio.gather(*self._running, return_exceptions=True)
+            await cancel_and_wait(self._running, "operation")
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -153,6 +152,29 @@ class Worker:
     def _beat(self, op_id: int) -> None:
         with self.writer.begin() as conn:
             store.heartbeat(conn, op_id, self.name)
+
+
+SHUTDOWN_WAIT_S = 10.0  # how long stopping waits for cancelled tasks before going on
+
+
+async def cancel_and_wait(
+    tasks: set[asyncio.Task[Any]] | list[asyncio.Task[Any]], what: str
+) -> None:
+    """Cancel `tasks` and wait for them, but never forever: a task that ignores its
+    cancellation is logged with its stack, and stopping goes on (nothing is lost: an
+    operation that did not finish is queued again at the next start)."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s task failed while stopping", what, exc_info=task.exception())
+    for task in pending:
+        log.error("%s task did not stop within %g s: %s", what, SHUTDOWN_WAIT_S, task)
+        task.print_stack()
 
 
 def recover(engine: sa.Engine) -> int:

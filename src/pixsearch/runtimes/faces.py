@@ -212,9 +212,7 @@ def decode_blaze(
     return boxes.astype(np.float32), scores.astype(np.float32)
 
 
-def suppress(
-    boxes: NDArray[np.float32], scores: NDArray[np.float32], max_iou: float
-) -> list[int]:
+def suppress(boxes: NDArray[np.float32], scores: NDArray[np.float32], max_iou: float) -> list[int]:
     """Non-maximum suppression: indexes of the boxes kept, best first."""
     order = list(np.argsort(-scores))
     kept: list[int] = []

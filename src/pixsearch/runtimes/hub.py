@@ -83,12 +83,18 @@ def convert_snapshot(snapshot: Path, target: Path, name: str) -> Path:
         return target
     if layout == "open_clip":
         config = open_clip_config(snapshot)
-        files = {"visual.onnx": "visual/model.onnx", "textual.onnx": "textual/model.onnx",
-                 "tokenizer.json": "textual/tokenizer.json"}
+        files = {
+            "visual.onnx": "visual/model.onnx",
+            "textual.onnx": "textual/model.onnx",
+            "tokenizer.json": "textual/tokenizer.json",
+        }
     elif layout == "transformers_clip":
         config = transformers_clip_config(snapshot)
-        files = {"visual.onnx": "onnx/vision_model.onnx", "textual.onnx": "onnx/text_model.onnx",
-                 "tokenizer.json": "tokenizer.json"}
+        files = {
+            "visual.onnx": "onnx/vision_model.onnx",
+            "textual.onnx": "onnx/text_model.onnx",
+            "tokenizer.json": "tokenizer.json",
+        }
     else:
         config = sentence_config(snapshot)
         files = {"model.onnx": "onnx/model.onnx", "tokenizer.json": "tokenizer.json"}
@@ -101,6 +107,7 @@ def convert_snapshot(snapshot: Path, target: Path, name: str) -> Path:
 
 def detect_layout(snapshot: Path) -> str:
     """`open_clip`, `transformers_clip`, `sentence_transformers` or `pixsearch`."""
+
     def has(*files: str) -> bool:
         return all((snapshot / file).is_file() for file in files)
 
@@ -245,8 +252,16 @@ def list_models(settings: Settings) -> list[ModelInfo]:
         config = read_config(path)
         dim = config.get("embed_dim") or config.get("dim") or config.get("hidden_size")
         license_ = config.get("license")
-        infos.append(ModelInfo(name, kind, True, int(dim) if dim else None, _size(path),
-                               str(license_) if license_ else None))
+        infos.append(
+            ModelInfo(
+                name,
+                kind,
+                True,
+                int(dim) if dim else None,
+                _size(path),
+                str(license_) if license_ else None,
+            )
+        )
     return infos
 
 

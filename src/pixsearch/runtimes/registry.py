@@ -44,8 +44,9 @@ class Models:
             "faces": self._state("faces", self.faces),
         }
 
-    def _state(self, key: str, model: ClipModel | TextModel | FaceDetector | None
-               ) -> dict[str, object]:
+    def _state(
+        self, key: str, model: ClipModel | TextModel | FaceDetector | None
+    ) -> dict[str, object]:
         if model is None:
             return {"on": False, "reason": self.reasons.get(key, "not configured")}
         return {"on": True, "model": model.name}
@@ -91,8 +92,10 @@ def open_models(settings: Settings) -> Models:
 def layout_problem(path: Path, kind: str, name: str) -> str | None:
     """Why `path` cannot serve as the `kind` model `name`; None when it can."""
     if not path.is_dir():
-        return (f"model {name!r} not found at {path}; run `pixsearch models pull {name}` "
-                "or point the setting at a local directory")
+        return (
+            f"model {name!r} not found at {path}; run `pixsearch models pull {name}` "
+            "or point the setting at a local directory"
+        )
     try:
         found = model_kind(path)
     except ModelLayoutError as error:
