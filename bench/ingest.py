@@ -8,6 +8,7 @@ limits on this machine: bare decode (the same draft decode) and, with a CLIP mod
 bare ONNX image encoder at the same thread count.
 
     python -m bench.ingest [--images 1000] [--clip DIR] [--text DIR] [--faces auto|off]
+                           [--workers N] [--threads N]
 """
 
 from __future__ import annotations
@@ -84,7 +85,15 @@ def main() -> None:
     parser.add_argument("--clip", default="", help="CLIP model directory (empty: off)")
     parser.add_argument("--text", default="", help="sentence model directory (empty: off)")
     parser.add_argument("--faces", default="off", help="face detector: auto or off")
-    parser.add_argument("--workers", type=int, default=8, help="PIXSEARCH_WORKERS")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=Settings.model_fields["workers"].default,
+        help="PIXSEARCH_WORKERS (default: the setting's default)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="PIXSEARCH_INFERENCE_THREADS (0: every core)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pixsearch-ingest-"))
     (work / "pics").mkdir()
@@ -113,6 +122,7 @@ def main() -> None:
         text_model=args.text,
         face_detector=args.faces,
         workers=args.workers,
+        inference_threads=args.threads,
         wait_timeout_s=3600,
     )
     engine = create_db_engine(settings.resolved_database_url)
