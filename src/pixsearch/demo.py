@@ -94,6 +94,11 @@ def main() -> None:
     print(json.dumps(response.json(), indent=2))
     print("\nGET /imgs/red ->")
     print(json.dumps(httpx.get(f"{base}/imgs/red", headers=headers).json(), indent=2))
+    formula = "k=demo && o=landscape"
+    query = [("q", formula), ("fields", "image_id"), ("fields", "title"), ("facets", "keywords")]
+    print(f"\nGET /imgs?q={formula} ->")
+    found = httpx.get(f"{base}/imgs", params=query, headers=headers)
+    print(json.dumps(found.json(), indent=2))
     print(f"\nTry it: curl -H 'API-Key: {key}' {base}/ops")
     print("Press Ctrl-C to stop.")
     try:
