@@ -95,7 +95,7 @@ def main() -> None:
     print("\nGET /imgs/red ->")
     print(json.dumps(httpx.get(f"{base}/imgs/red", headers=headers).json(), indent=2))
     formula = "k=demo && o=landscape"
-    query = [("q", formula), ("fields", "image_id"), ("fields", "title"), ("facets", "keywords")]
+    query = {"q": formula, "fields": ["image_id", "title"], "facets": ["keywords"]}
     print(f"\nGET /imgs?q={formula} ->")
     found = httpx.get(f"{base}/imgs", params=query, headers=headers)
     print(json.dumps(found.json(), indent=2))

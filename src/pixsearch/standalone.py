@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from pixsearch.config import Settings
 from pixsearch.operations.background import run_background
@@ -22,4 +23,15 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
             )
         async with run_background(resources, workers=True, concurrency=concurrency):
             log.info("worker started (concurrency %d)", concurrency)
-            await asyncio.Event().wait()
+            await _until_stopped()
+        log.info("worker stopped")
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT, so that stopping runs the shutdown code (running
+    operations are handed back to the queue) instead of dying where it stands."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

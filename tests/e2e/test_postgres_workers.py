@@ -151,3 +151,43 @@ def test_kill_9_of_a_worker_applies_every_operation_once_in_order(
         ]
         # every operation wrote once (a double apply repeats a title), in submission order
         assert titles == [f"{org}:{k}" for k in range(OPS_PER_ORG)]
+
+
+def test_a_stopped_worker_hands_its_operation_back_at_once(
+    tmp_path: Path, database: str, image_server: ImageServer
+) -> None:
+    """SIGTERM: the running operation goes back to the queue now, not after the stale
+    limit, and the interrupted try does not count towards the attempt limit."""
+    env = {"PIXSEARCH_DATABASE_URL": database, "PIXSEARCH_WORKER_STALE_S": "600"}
+    key = cli(tmp_path, "keys", "create", "--org", "acme", **env).split()[-1]
+    server = ServerProcess(tmp_path, "--no-workers", **env)
+    first = WorkerProcess(tmp_path, "first", **env)
+    second = WorkerProcess(tmp_path, "second", **env)
+    try:
+        server.start()
+        src = image_server.url("/slow?delay=5")
+        response = submit(server.url, key, "acme", 0, src)
+        op_id = response.json()["operation_id"]
+        first.start()
+        deadline = time.monotonic() + 20
+        while query(database, "SELECT state FROM operations WHERE id = %s", op_id)[0][0] != (
+            "running"
+        ):
+            assert time.monotonic() < deadline, "the worker never claimed the operation"
+            time.sleep(0.05)
+        assert first.process is not None
+        first.process.terminate()
+        first.process.wait(15)
+        state, worker, attempts = query(
+            database, "SELECT state, worker, attempts FROM operations WHERE id = %s", op_id
+        )[0]
+        assert (state, worker, attempts) == ("queued", None, 0)
+        second.start()
+        wait_all_finished(database, timeout_s=30)
+    finally:
+        for process in (first, second, server):
+            process.stop()
+    good, attempts = query(
+        database, "SELECT all_good, attempts FROM operations WHERE id = %s", op_id
+    )[0]
+    assert good is True and attempts == 1

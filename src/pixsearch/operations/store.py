@@ -277,15 +277,21 @@ def requeue_running(conn: sa.Connection, *, stale_before: int | None = None) -> 
     return result.rowcount
 
 
-def release(conn: sa.Connection, op_id: int, worker: str) -> None:
-    """Give a running operation back to the queue, to be run again from scratch."""
-    conn.execute(
+def release(conn: sa.Connection, op_id: int, worker: str, *, count_attempt: bool = True) -> bool:
+    """Give a running operation back to the queue, to be run again from scratch; False if
+    it was no longer this worker's. Without `count_attempt` (the worker is stopping, the
+    operation did nothing wrong) the try does not count towards the attempt limit."""
+    values: dict[str, Any] = {"state": QUEUED, "started_at": None, "worker": None}
+    if not count_attempt:
+        values["attempts"] = operations.c.attempts - 1
+    result = conn.execute(
         sa.update(operations)
         .where(
             operations.c.id == op_id, operations.c.worker == worker, operations.c.state == RUNNING
         )
-        .values(state=QUEUED, started_at=None, worker=None)
+        .values(values)
     )
+    return result.rowcount == 1
 
 
 def purge_finished(conn: sa.Connection, older_than_ms: int) -> int:

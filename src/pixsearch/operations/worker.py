@@ -96,6 +96,9 @@ class Worker:
             else:
                 await self._process(op)
         except asyncio.CancelledError:
+            # The process is stopping: hand the operation back now rather than leave it to
+            # the stale-operation reaper (nothing was applied; apply is one transaction).
+            self._hand_back(op)
             raise
         except Exception:
             # Nothing was applied (apply is one transaction): run it again from scratch.
@@ -129,6 +132,14 @@ class Worker:
             if not applied.finished:
                 conn.rollback()  # the operation was taken from us (stale); write nothing
             return applied
+
+    def _hand_back(self, op: Claimed) -> None:
+        try:
+            with self.writer.begin() as conn:
+                if store.release(conn, op.id, self.name, count_attempt=False):
+                    log.info("operation %s handed back to the queue (stopping)", op.id)
+        except Exception:
+            log.exception("could not hand back operation %s; the reaper will", op.id)
 
     def _requeue(self, op: Claimed) -> None:
         with self.writer.begin() as conn:
