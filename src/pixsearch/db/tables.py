@@ -78,7 +78,7 @@ image_terms = sa.Table(
     sa.Column("field", sa.String(16), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("value_norm", sa.Text, nullable=False),  # case- and accent-folded
-    sa.Index("ix_image_terms_lookup", "org_id", "field", "value_norm"),
+    sa.Index("ix_image_terms_lookup", "org_id", "field", "value_norm", "image_pk"),  # covering
     sa.Index("ix_image_terms_image", "image_pk"),
 )
 

@@ -1,4 +1,5 @@
-"""Periodic chores: delete finished operations past their retention time."""
+"""Periodic chores: delete finished operations past their retention time; on SQLite,
+keep the query planner's statistics fresh (PostgreSQL's autovacuum does that itself)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ async def purge_periodically(resources: Resources) -> None:
             removed = await to_thread.run_sync(purge_old, resources)
             if removed:
                 log.info("purged %d finished operation(s)", removed)
+            await to_thread.run_sync(optimize, resources)  # after the purge: fewer rows
         except Exception:
-            log.exception("purging finished operations failed; will try again")
+            log.exception("housekeeping failed; will try again")
         await asyncio.sleep(PURGE_EVERY_S)
 
 
@@ -31,3 +33,15 @@ def purge_old(resources: Resources) -> int:
     cutoff = now_ms() - int(resources.settings.ops_retention_days * 86_400_000)
     with writer(resources.engine).begin() as conn:
         return store.purge_finished(conn, cutoff)
+
+
+def optimize(resources: Resources) -> None:
+    """Refresh SQLite's planner statistics (ANALYZE), so filters and facets keep good plans
+    as a catalogue grows: without them a facet over 20k hits was measured twice as slow.
+    Each index is sampled (about 1,000 rows), so this takes half a second on a million
+    images."""
+    if resources.engine.dialect.name != "sqlite":
+        return
+    with writer(resources.engine).begin() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")

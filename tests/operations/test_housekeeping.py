@@ -1,0 +1,52 @@
+"""Housekeeping on both engines: retention of finished operations; SQLite statistics."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+
+from pixsearch.config import Settings
+from pixsearch.db.tables import operations
+from pixsearch.operations import store
+from pixsearch.operations.housekeeping import optimize, purge_old
+from tests.operations.test_store import claim, enqueue
+
+DAY_MS = 86_400_000
+
+
+def resources(engine: sa.Engine, retention_days: float = 1.0) -> SimpleNamespace:
+    return SimpleNamespace(engine=engine, settings=Settings(ops_retention_days=retention_days))
+
+
+def test_purge_removes_only_finished_operations_past_retention(engine: sa.Engine) -> None:
+    old, recent, queued = enqueue(engine, 1), enqueue(engine, 2), enqueue(engine, 1)
+    for op_id, worker in ((old, "w1"), (recent, "w2")):
+        claimed = claim(engine, worker)
+        assert claimed is not None and claimed.id == op_id
+        with engine.begin() as conn:
+            store.finish(conn, op_id, worker, num_good=1, num_bad=0, errors=[])
+    with engine.begin() as conn:
+        finished_at = conn.execute(
+            sa.select(operations.c.finished_at).where(operations.c.id == old)
+        ).scalar_one()
+        conn.execute(
+            sa.update(operations)
+            .where(operations.c.id == old)
+            .values(finished_at=finished_at - 2 * DAY_MS)
+        )
+    assert purge_old(resources(engine)) == 1  # type: ignore[arg-type]
+    with engine.begin() as conn:
+        left = set(conn.execute(sa.select(operations.c.id)).scalars())
+    assert left == {recent, queued}
+
+
+def test_optimize_gives_sqlite_planner_statistics(engine: sa.Engine) -> None:
+    for _ in range(3):
+        enqueue(engine, 1)  # ANALYZE leaves empty tables out
+    optimize(resources(engine))  # type: ignore[arg-type]
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL's autovacuum analyses; nothing to do, nothing to fail
+    with engine.begin() as conn:
+        analysed = set(conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars())
+    assert {"organisations", "operations", "operation_items"} <= analysed
