@@ -16,7 +16,7 @@ from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.tenants.service import create_key
 from tests.imageserver import ImageServer, make_jpeg
-from tests.postgres import PostgresCluster, start_cluster
+from tests.postgres import PostgresCluster, no_postgres, start_cluster
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -53,7 +53,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     cluster = request.getfixturevalue("postgres")
     if cluster is None:
-        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+        no_postgres()
     with cluster.database() as url:
         yield url
 

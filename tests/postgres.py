@@ -9,7 +9,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -71,3 +73,12 @@ def start_cluster() -> Iterator[PostgresCluster | None]:
             yield PostgresCluster(server.get_uri())
         finally:
             server.cleanup()
+
+
+def no_postgres() -> NoReturn:
+    """Skip a PostgreSQL test when no server can be had, or fail it where one is required
+    (CI sets PIXSEARCH_TEST_REQUIRE_POSTGRES, so both engines always run there)."""
+    message = "no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL"
+    if os.environ.get("PIXSEARCH_TEST_REQUIRE_POSTGRES"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -21,7 +21,7 @@ from pixsearch.operations.listener import libpq_dsn
 from tests.e2e.server import ServerProcess, cli
 from tests.e2e.worker import WorkerProcess
 from tests.imageserver import ImageServer
-from tests.postgres import PostgresCluster
+from tests.postgres import PostgresCluster, no_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ CREATE TRIGGER log_finish AFTER UPDATE OF state ON operations FOR EACH ROW
 @pytest.fixture
 def database(postgres: PostgresCluster | None) -> Iterator[str]:
     if postgres is None:
-        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+        no_postgres()
     with postgres.database() as url:
         with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
             conn.execute(AUDIT_SQL)

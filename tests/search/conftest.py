@@ -15,6 +15,7 @@ from pixsearch.db.migrate import upgrade
 from pixsearch.db.tables import images, organisations
 from pixsearch.images import derived
 from pixsearch.images.fields import WRITABLE_FIELDS
+from tests.postgres import no_postgres
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -27,7 +28,7 @@ def module_database_url(
         return
     cluster = request.getfixturevalue("postgres")
     if cluster is None:
-        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+        no_postgres()
     with cluster.database() as url:
         yield url
 

@@ -14,7 +14,7 @@ from pixsearch.images import derived
 from pixsearch.search import pgvectors
 from pixsearch.search.compiler import select_pks
 from pixsearch.search.parser import parse_formula
-from tests.postgres import PostgresCluster
+from tests.postgres import PostgresCluster, no_postgres
 
 DIM = 16
 SIZE = 400
@@ -25,7 +25,7 @@ KEY = (1, "clip", "tiny")
 def filled(postgres: PostgresCluster | None) -> Iterator[tuple[sa.Engine, np.ndarray]]:
     """SIZE images with widths 0..99 and clustered unit vectors, indexed and analysed."""
     if postgres is None:
-        pytest.skip("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+        no_postgres()
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((20, DIM))
     vectors = centres[rng.integers(0, 20, SIZE)] + 0.3 * rng.standard_normal((SIZE, DIM))
