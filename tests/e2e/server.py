@@ -1,4 +1,4 @@
-"""A real `pixsearch serve` process for end-to-end tests."""
+"""Real `pixsearch` processes for end-to-end tests, and the CLI."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -49,26 +50,38 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-class ServerProcess:
-    """Start, await readiness, kill -9 or stop a `pixsearch serve`."""
+class PixsearchProcess:
+    """A `python -m pixsearch ...` subprocess with its own log: start it, wait until it is
+    ready, kill -9 it or stop it."""
 
-    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
+    what = "process"
+
+    def __init__(self, data_dir: Path, log_name: str, *args: str, **env: str) -> None:
         self.data_dir = data_dir
         self.args = args
         self.env = env
-        self.port = free_port()
+        self.log = data_dir / f"{log_name}.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "server.log"
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
-    def start(self, timeout_s: float = 30.0) -> ServerProcess:
+    def command(self) -> list[str]:
+        """The pixsearch command line (after `python -m pixsearch`)."""
+        raise NotImplementedError
+
+    def is_ready(self, new_log: bytes) -> bool:
+        """Whether the process is ready, given what it logged since this start."""
+        raise NotImplementedError
+
+    def start(self, timeout_s: float = 30.0) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        seen = self.log.stat().st_size if self.log.exists() else 0  # earlier runs' lines
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pixsearch", "serve", "--port", str(self.port), *self.args],
+                [sys.executable, "-m", "pixsearch", *self.command()],
                 env=server_env(self.data_dir, **self.env),
                 stdout=log,
                 stderr=log,
@@ -76,14 +89,11 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+                raise RuntimeError(f"{self.what} exited: {self.log.read_text()[-2000:]}")
+            if self.is_ready(self.log.read_bytes()[seen:]):
+                return self
             time.sleep(0.1)
-        raise RuntimeError(f"server not ready: {self.log.read_text()[-2000:]}")
+        raise RuntimeError(f"{self.what} not ready: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
         """kill -9: no shutdown code runs."""
@@ -99,8 +109,31 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServerProcess(PixsearchProcess):
+    """`pixsearch serve` on a free port; ready when /health answers 200."""
+
+    what = "server"
+
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
+        super().__init__(data_dir, "server", *args, **env)
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return ["serve", "--port", str(self.port), *self.args]
+
+    def is_ready(self, new_log: bytes) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
