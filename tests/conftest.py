@@ -16,7 +16,7 @@ from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.tenants.service import create_key
 from tests.imageserver import ImageServer, make_jpeg
-from tests.postgres import PostgresCluster, no_postgres, start_cluster
+from tests.postgres import PostgresCluster, database_of, start_cluster
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -48,13 +48,7 @@ def postgres() -> Iterator[PostgresCluster | None]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every test that touches the database runs on both engines."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'pixsearch.db'}"
-        return
-    cluster = request.getfixturevalue("postgres")
-    if cluster is None:
-        no_postgres()
-    with cluster.database() as url:
+    with database_of(request, request.param, tmp_path) as url:
         yield url
 
 

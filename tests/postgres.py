@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -82,3 +83,17 @@ def no_postgres() -> NoReturn:
     if os.environ.get("PIXSEARCH_TEST_REQUIRE_POSTGRES"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@contextmanager
+def database_of(request: pytest.FixtureRequest, engine: str, sqlite_dir: Path) -> Iterator[str]:
+    """A fresh database URL of `engine`: a SQLite file in `sqlite_dir`, or a new database
+    in the session's PostgreSQL (the `postgres` fixture)."""
+    if engine == "sqlite":
+        yield f"sqlite:///{sqlite_dir / 'pixsearch.db'}"
+        return
+    cluster = request.getfixturevalue("postgres")
+    if cluster is None:
+        no_postgres()
+    with cluster.database() as url:
+        yield url

@@ -15,7 +15,7 @@ from pixsearch.db.migrate import upgrade
 from pixsearch.db.tables import images, organisations
 from pixsearch.images import derived
 from pixsearch.images.fields import WRITABLE_FIELDS
-from tests.postgres import no_postgres
+from tests.postgres import database_of
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -23,13 +23,7 @@ def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Like the shared `database_url`, for a gallery shared by a module's read-only tests."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('gallery') / 'pixsearch.db'}"
-        return
-    cluster = request.getfixturevalue("postgres")
-    if cluster is None:
-        no_postgres()
-    with cluster.database() as url:
+    with database_of(request, request.param, tmp_path_factory.mktemp("gallery")) as url:
         yield url
 
 
