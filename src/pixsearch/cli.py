@@ -159,23 +159,23 @@ def models_list() -> None:
 
 @models_app.command("reembed")
 def models_reembed() -> None:
-    """Queue operations that recompute embeddings made by another model than the configured."""
+    """Queue operations that recompute embeddings made by other models than the configured."""
     from pixsearch.operations.reembed import enqueue_reembed
     from pixsearch.runtimes.registry import open_models
 
     settings = _settings()
     models = open_models(settings)
-    if models.clip is None:
-        typer.echo(
-            f"No CLIP model is present: {models.status()['clip_embedding']['reason']}", err=True
-        )
+    if models.clip is None and models.text is None:
+        typer.echo("No model is present: " + "; ".join(models.reasons.values()), err=True)
         raise typer.Exit(1)
+    clip = models.clip.name if models.clip else None
+    text = models.text.name if models.text else None
     with _engine().begin() as conn:
-        queued = enqueue_reembed(conn, models.clip.name)
-    for org, op_id in queued.items():
-        typer.echo(f"organisation {org!r}: operation {op_id} queued")
+        queued = enqueue_reembed(conn, clip, text)
+    for org, op_ids in queued.items():
+        typer.echo(f"organisation {org!r}: operation(s) {', '.join(map(str, op_ids))} queued")
     if not queued:
-        typer.echo("Every image already has an embedding of the configured model.")
+        typer.echo("Every embedding is already made by the configured models.")
 
 
 def _engine() -> sa.Engine:

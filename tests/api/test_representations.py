@@ -113,10 +113,44 @@ def test_reembed_recomputes_vectors_of_another_model(
         queued = enqueue_reembed(conn, models.clip.name)
     engine.dispose()
     model_api.client.app.state.resources.wake_workers()
-    op = model_api.finished(queued["acme"])
+    assert len(queued["acme"]) == 1
+    op = model_api.finished(queued["acme"][0])
     assert op["all_good"] is True and op["num_good"] == 1 and op["method"] == "upd"
     model, vector = vectors(model_settings, "r")["clip"]
     assert model == models.clip.name and np.linalg.norm(vector) > 0.99
+
+
+def test_reembed_after_a_text_model_change_embeds_captions_without_downloading(
+    model_api: Api,
+    model_settings: Settings,
+    image_server: ImageServer,
+    image_url: Callable[..., str],
+) -> None:
+    src = image_url(73)
+    model_api.post("/imgs/c?wait=true", json={"src": src, "title": "a red scarf"})
+    model_api.post("/imgs/bare?wait=true", json={"src": image_url(74)})  # no caption text
+    clip_before = vectors(model_settings, "c")["clip"]
+    engine = create_db_engine(model_settings.resolved_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(embeddings).where(embeddings.c.kind == "caption").values(model="old-text@0")
+        )
+    models = model_api.client.app.state.resources.models
+    image_server.reset_hits()
+    with engine.begin() as conn:
+        queued = enqueue_reembed(conn, models.clip.name, models.text.name)
+    engine.dispose()
+    model_api.client.app.state.resources.wake_workers()
+    assert len(queued["acme"]) == 1
+    op = model_api.finished(queued["acme"][0])
+    assert op["all_good"] is True and op["num_good"] == 1  # "bare" has nothing to embed
+    assert image_server.hits(src.split(str(image_server.port), 1)[1]) == 0
+    stored = vectors(model_settings, "c")
+    assert stored["caption"][0] == models.text.name
+    assert np.allclose(stored["caption"][1], models.text.embed_texts(["a red scarf"])[0], atol=1e-5)
+    assert stored["clip"][0] == clip_before[0]
+    assert np.array_equal(stored["clip"][1], clip_before[1])
+    assert "caption" not in vectors(model_settings, "bare")
 
 
 def test_face_counts_when_a_detector_is_installed(

@@ -13,6 +13,8 @@ from pixsearch.images.fields import CAPTION_FIELDS, WRITABLE_FIELDS
 
 Action = Literal["insert", "replace", "patch", "delete", "reembed", "skip", "fail"]
 
+# Operations made by `pixsearch models reembed`: fetch again, or only embed the caption.
+REEMBED_MODES = ("reembed", "caption")
 EXISTS_STRICT = "image already exists (strict mode)"
 MISSING_STRICT = "image does not exist (strict mode)"
 
@@ -27,7 +29,7 @@ class Plan:
 def plan_item(
     mode: str, strict: bool, existing: dict[str, Any] | None, body: dict[str, Any] | None
 ) -> Plan:
-    """What one item does: `mode` is add, put, patch, del or reembed."""
+    """What one item does: `mode` is add, put, patch, del, reembed or recaption."""
     if mode == "add":
         if existing is None:
             return Plan("insert", needs_pixels=True)
@@ -36,7 +38,7 @@ def plan_item(
         return Plan("replace", needs_pixels=_src_changes(existing, body))
     if existing is None:
         # upd, del and reembed of a missing id: skipped, or a failure in strict mode.
-        if strict and mode != "reembed":
+        if strict and mode not in REEMBED_MODES:
             return Plan("fail", error=MISSING_STRICT)
         return Plan("skip")
     if mode == "put":
@@ -45,8 +47,8 @@ def plan_item(
         return Plan("patch", needs_pixels=_src_changes(existing, body))
     if mode == "del":
         return Plan("delete")
-    if mode == "reembed":
-        return Plan("reembed", needs_pixels=True)
+    if mode in REEMBED_MODES:
+        return Plan("reembed", needs_pixels=mode == "reembed")
     raise ValueError(f"unknown operation mode {mode!r}")
 
 

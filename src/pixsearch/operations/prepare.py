@@ -10,7 +10,7 @@ from pixsearch.errors import ItemError
 from pixsearch.images.fields import CAPTION_FIELDS
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.operations.apply import Prepared
-from pixsearch.operations.plan import Plan, caption_text, new_fields, plan_item
+from pixsearch.operations.plan import REEMBED_MODES, Plan, caption_text, new_fields, plan_item
 from pixsearch.operations.store import Claimed, Item
 
 # What prepare reads of an existing image: whether src changes, and the caption's text.
@@ -62,7 +62,7 @@ def _caption_to_embed(
         return None
     text = caption_text(new_fields(plan, current, item.body, partial=True))
     old = caption_text(current) if current is not None else ""
-    if text and (text != old or op.mode == "reembed" or current is None):
+    if text and (text != old or op.mode in REEMBED_MODES or current is None):
         return text
     return None
 
