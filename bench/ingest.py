@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -34,6 +36,7 @@ from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.decode import decode_image
 from pixsearch.ingest.pipeline import DEFAULT_DRAFT
 from pixsearch.tenants.service import create_key
+from tests.e2e.server import free_port
 
 CLOTHING = Path(__file__).resolve().parents[2] / "shared" / "data" / "clothing" / "images"
 
@@ -61,10 +64,39 @@ def make_pictures(folder: Path, n: int, distinct: int = 100) -> list[str]:
     return names
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@contextmanager
+def folder_server(folder: Path) -> Iterator[str]:
+    """`python -m http.server` serving `folder` from its own process (serving must not
+    share the measured process's CPU time or GIL); its base URL once it accepts."""
+    port = free_port()
+    host = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        host.terminate()
+        host.wait(10)
 
 
 def bare_decode_rate(folder: Path, names: list[str], threads: int) -> float:
@@ -99,22 +131,6 @@ def main() -> None:
     (work / "pics").mkdir()
     names = make_pictures(work / "pics", args.images)
     total_mb = sum((work / "pics" / n).stat().st_size for n in names) / 1e6
-    port = free_port()
-    host = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(work / "pics"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1.0)
     settings = Settings(
         data_dir=work / "data",
         fetch_allow_nets=["127.0.0.0/8"],
@@ -130,15 +146,15 @@ def main() -> None:
     with writer(engine).begin() as conn:
         key = create_key(conn, "bench")
     engine.dispose()
-    batch = [
-        {
-            "id": f"img{i}",
-            "src": f"http://127.0.0.1:{port}/{name}",
-            "caption": f"photo number {i} of a piece of clothing",
-        }
-        for i, name in enumerate(names)
-    ]
-    try:
+    with folder_server(work / "pics") as base:
+        batch = [
+            {
+                "id": f"img{i}",
+                "src": f"{base}/{name}",
+                "caption": f"photo number {i} of a piece of clothing",
+            }
+            for i, name in enumerate(names)
+        ]
         with TestClient(create_app(settings)) as client:
             resources = client.app.state.resources  # type: ignore[attr-defined]
             resources.models.warm_up()
@@ -150,8 +166,6 @@ def main() -> None:
             timings = dict(resources.pipeline.timings.seconds)
             rss = rss_mib(__import__("os").getpid())
             status = resources.models.status()
-    finally:
-        host.terminate()
     assert op["all_good"], op["errors"][:3]
     n = args.images
     print(

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.ingest import free_port, make_pictures
+from bench.ingest import folder_server, make_pictures
 from pixsearch.db.engine import create_db_engine
 from pixsearch.operations import store
 from pixsearch.operations.listener import libpq_dsn
@@ -183,43 +183,25 @@ def main() -> None:
     counts = [int(n) for n in args.workers.split(",")]
     pics = Path(tempfile.mkdtemp(prefix="pixsearch-workers-"))
     names = make_pictures(pics, 100)
-    port = free_port()
-    host = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(pics),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    urls = [f"http://127.0.0.1:{port}/{name}" for name in names]
     print(
         f"machine: {os.cpu_count()} CPU cores, shared by PostgreSQL, the API, the workers, "
         "the image server and the client; worker --concurrency 4; models off"
     )
-    try:
-        with start_cluster() as cluster:
-            assert cluster is not None, "needs pgserver or PIXSEARCH_TEST_POSTGRES_URL"
-            for kind, n_ops in (("metadata", args.metadata_ops), ("pipeline", args.pipeline_ops)):
-                print(f"{kind} operations ({n_ops}, one item each, {ORGS} organisations):")
-                for n in counts:
-                    per_s = run_ops(cluster, n, kind, n_ops, urls)
-                    print(f"  {n} worker process(es): {per_s:7.1f} operations/s")
-            print(
-                f"write acceptance, {args.connections} connections per API process, "
-                f"{args.seconds:.0f} s, no workers:"
-            )
-            for n_api in (1, 2):
-                line = run_writes(cluster, n_api, args.seconds, args.connections)
-                print(f"  {n_api} API process(es): {line}")
-    finally:
-        host.terminate()
+    with folder_server(pics) as base, start_cluster() as cluster:
+        urls = [f"{base}/{name}" for name in names]
+        assert cluster is not None, "needs pgserver or PIXSEARCH_TEST_POSTGRES_URL"
+        for kind, n_ops in (("metadata", args.metadata_ops), ("pipeline", args.pipeline_ops)):
+            print(f"{kind} operations ({n_ops}, one item each, {ORGS} organisations):")
+            for n in counts:
+                per_s = run_ops(cluster, n, kind, n_ops, urls)
+                print(f"  {n} worker process(es): {per_s:7.1f} operations/s")
+        print(
+            f"write acceptance, {args.connections} connections per API process, "
+            f"{args.seconds:.0f} s, no workers:"
+        )
+        for n_api in (1, 2):
+            line = run_writes(cluster, n_api, args.seconds, args.connections)
+            print(f"  {n_api} API process(es): {line}")
 
 
 if __name__ == "__main__":
