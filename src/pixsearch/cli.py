@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +22,14 @@ models_app = typer.Typer(no_args_is_help=True, help="Manage the AI models.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+
+
+def freeze_start_up() -> None:
+    """Take what start-up made (modules, tables, the app) out of the collector's view: it
+    lives as long as the process, and the full collections that a batch of thousands of
+    rows triggers would walk it again and again (10k-row patch: 1.6 s -> 1.2 s). Done by
+    the long-running commands only, not by every app a test creates."""
+    gc.freeze()
 
 
 def _settings() -> Settings:
@@ -44,8 +53,10 @@ def serve(
     from pixsearch.app import create_app
 
     settings = _settings()
+    api = create_app(settings, run_workers=workers)
+    freeze_start_up()
     uvicorn.run(
-        create_app(settings, run_workers=workers),
+        api,
         host=host,
         port=port,
         log_level=settings.log_level,
@@ -60,7 +71,9 @@ def worker(
     """Run operations only (no API): for deployments with several processes."""
     from pixsearch.standalone import run_worker
 
-    asyncio.run(run_worker(_settings(), concurrency))
+    settings = _settings()
+    freeze_start_up()
+    asyncio.run(run_worker(settings, concurrency))
 
 
 @keys_app.command("create")

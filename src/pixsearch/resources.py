@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -60,10 +59,6 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     try:
         async with Fetcher(settings) as fetcher:
             pipeline = Pipeline(settings, fetcher, build_steps(models, settings.inference_batch))
-            # What start-up made (modules, tables, models) lives as long as the process: take
-            # it out of the collector's view, so the full collections that a batch of
-            # thousands of rows triggers do not walk it again and again.
-            gc.freeze()
             yield Resources(
                 settings=settings,
                 engine=engine,

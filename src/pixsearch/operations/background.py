@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pixsearch.db.dialect import is_postgres
-from pixsearch.operations.housekeeping import purge_periodically
+from pixsearch.operations.housekeeping import housekeep_periodically
 from pixsearch.operations.worker import Worker, cancel_and_wait, recover, requeue_stale
 from pixsearch.resources import Resources
 
@@ -37,7 +37,7 @@ async def run_background(
     resources: Resources, *, workers: bool, concurrency: int = 4
 ) -> AsyncIterator[None]:
     """Start this process's background tasks; stop them on exit."""
-    jobs: list[Coroutine[Any, Any, None]] = [purge_periodically(resources)]
+    jobs: list[Coroutine[Any, Any, None]] = [housekeep_periodically(resources)]
     postgres = is_postgres(resources.engine)
     if workers:
         if not postgres:

@@ -14,10 +14,10 @@ from pixsearch.operations import store
 from pixsearch.resources import Resources
 
 log = logging.getLogger(__name__)
-PURGE_EVERY_S = 3600.0
+HOUSEKEEPING_EVERY_S = 3600.0
 
 
-async def purge_periodically(resources: Resources) -> None:
+async def housekeep_periodically(resources: Resources) -> None:
     while True:
         try:
             removed = await to_thread.run_sync(purge_old, resources)
@@ -26,7 +26,7 @@ async def purge_periodically(resources: Resources) -> None:
             await to_thread.run_sync(optimize, resources)  # after the purge: fewer rows
         except Exception:
             log.exception("housekeeping failed; will try again")
-        await asyncio.sleep(PURGE_EVERY_S)
+        await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
 
 def purge_old(resources: Resources) -> int:
