@@ -65,7 +65,7 @@ class _Write:
         if self.existing is None or self.plan.action == "delete":
             return
         # A patch can only change the fields its body names: compare those alone.
-        names = self.item.body or {} if self.plan.action == "patch" else self.fields
+        names = (self.item.body or {}) if self.plan.action == "patch" else self.fields
         candidates = {name: self.fields[name] for name in names if name in self.fields}
         if self.plan.needs_pixels:
             candidates.update(_computed(self))
