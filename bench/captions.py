@@ -36,8 +36,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from pixsearch.app import create_app
-from pixsearch.images.text import fold
-from pixsearch.search.fulltext import STOPWORDS, query_terms
+from pixsearch.index.fulltext import STOPWORDS, query_terms
+from pixsearch.vocabulary.text import fold
 from tests.conftest import Api, add_key, make_settings
 from tests.imageserver import ImageServer
 

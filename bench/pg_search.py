@@ -3,7 +3,7 @@
 A throwaway PostgreSQL 16 + pgvector 0.6.2 (pgserver, as the tests start it, or
 PIXSEARCH_TEST_POSTGRES_URL), migrated; N images with a `width` drawn from 0..99 (so
 `width < 1|10|50` passes 1 %, 10 %, 50 %), and N clustered 512-d unit vectors of one
-model, written with COPY; then the HNSW index of `derived.ensure_hnsw_index` is built
+model, written with COPY; then the HNSW index of `index.pgvector.ensure_hnsw_index` is built
 (build time reported). Per query vector (a stored vector plus noise), top 10 by cosine:
 
     hnsw ef=40|100|200     ORDER BY the indexed expression LIMIT 10, hnsw.ef_search set
@@ -13,7 +13,7 @@ model, written with COPY; then the HNSW index of `derived.ensure_hnsw_index` is 
 
 Recall@10 is against NumPy brute force over the same rows and filter. The last table is the
 selectivity at which exact becomes faster than HNSW + fallback (EXACT_BELOW_SELECTIVITY in
-src/pixsearch/search/pgvectors.py).
+src/pixsearch/index/pgvector.py).
 
     .venv/bin/python -m bench.pg_search [--size 100000] [--queries 40] [--data DIR]
 
@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from bench.stats import percentiles
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
-from pixsearch.images.derived import ensure_hnsw_index, vector_text
+from pixsearch.index.pgvector import ensure_hnsw_index, vector_text
 from tests.postgres import start_cluster
 
 DIM = 512
@@ -141,7 +141,7 @@ def runner(conn: sa.Connection, sql: str, ef: int | None, width: int | None) -> 
 
 
 def with_fallback(conn: sa.Connection, width: int | None) -> Callable[[np.ndarray], list[int]]:
-    """HNSW at ef 100; exact when the filter left fewer than K (as pgvectors.search does)."""
+    """HNSW at ef 100; exact when the filter left fewer than K (as pgvector.search does)."""
     hnsw = runner(conn, top_query(True, width is not None), 100, width)
     exact = runner(conn, top_query(False, width is not None), None, width)
 

@@ -37,11 +37,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.stats import percentiles
+from pixsearch.backend import open_backend
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
+from pixsearch.index.embeddings import SQLiteEmbeddings
 from pixsearch.runtimes.clip import ClipModel
 from pixsearch.search.service import Page, Searcher, SearchParams, search_images
-from pixsearch.search.vectors import VectorIndex
 from tests.runtimes.tinymodels import build_tiny_clip
 
 DIM = 512
@@ -217,9 +218,11 @@ def recall_at_10(
 def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool) -> None:
     print(f"== {size:,} images")
     engine = open_database(directory, size, model.name)
-    index = VectorIndex(engine)
-    searcher = Searcher(index, model, None)
-    text_only = Searcher(index, None, None)
+    backend = open_backend(engine)
+    assert isinstance(backend.embeddings, SQLiteEmbeddings)
+    index = backend.embeddings.vectors
+    searcher = Searcher(backend, model, None)
+    text_only = Searcher(backend, None, None)
     rng = np.random.default_rng(1)
     targets = rng.integers(1, size + 1, runs + 1).tolist()
     key = (1, "clip", model.name)
@@ -282,7 +285,7 @@ def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool
         print(f"  (d) metadata + sort    {figures}, hits {pages[0].count:,}")
         figures, pages = timed(min(runs, 10), lambda i: search("country=country 03 && k=sel10"))
         print(f"  (d') folded equality   {figures}, hits {pages[0].count:,}")
-    index.close()
+    backend.close()
     if http:
         run_http(engine, targets, runs, model)
     engine.dispose()

@@ -27,10 +27,11 @@ import httpx
 import psycopg
 
 from bench.ingest import folder_server, make_pictures
+from pixsearch.db.dialect import dialect_of
 from pixsearch.db.engine import create_db_engine
 from pixsearch.operations import store
 from pixsearch.operations.listener import libpq_dsn
-from pixsearch.operations.store import NewItem, NewOperation
+from pixsearch.vocabulary.operations import NewItem, NewOperation
 from tests.e2e.server import ServerProcess, cli
 from tests.e2e.worker import WorkerProcess
 from tests.postgres import PostgresCluster, start_cluster
@@ -80,7 +81,7 @@ def enqueue_all(url: str, kind: str, n_ops: int, image_urls: list[str]) -> None:
     )
     engine = create_db_engine(url)
     with engine.begin() as conn:
-        store.enqueue_many(conn, new)
+        store.enqueue_many(conn, dialect_of(conn), new)
     engine.dispose()
 
 

@@ -19,7 +19,6 @@ from pixsearch.operations.background import run_background
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
 from pixsearch.search.router import router as search_router
-from pixsearch.search.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +33,9 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             app.state.key_cache = KeyCache()
-            resources.vectors = VectorIndex(resources.engine)
-            resources.on_applied.append(resources.vectors.apply)
-            try:
-                async with run_background(resources, workers=run_workers):
-                    log.info("pixsearch %s ready", __version__)
-                    yield
-            finally:
-                resources.vectors.close()
+            async with run_background(resources, workers=run_workers):
+                log.info("pixsearch %s ready", __version__)
+                yield
 
     # FastAPI's own body limit: 413 from Content-Length up front, or as a chunked body grows.
     app = FastAPI(
@@ -61,7 +55,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         return {
             "status": "ok",
             "version": __version__,
-            "database": resources.engine.dialect.name,
+            "database": resources.backend.name,
             "workers": run_workers,
             "representations": resources.models.status(),
         }

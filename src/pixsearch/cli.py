@@ -173,6 +173,7 @@ def models_list() -> None:
 @models_app.command("reembed")
 def models_reembed() -> None:
     """Queue operations that recompute embeddings made by other models than the configured."""
+    from pixsearch.backend import open_backend
     from pixsearch.operations.reembed import enqueue_reembed
     from pixsearch.runtimes.registry import open_models
 
@@ -183,8 +184,13 @@ def models_reembed() -> None:
         raise typer.Exit(1)
     clip = models.clip.name if models.clip else None
     text = models.text.name if models.text else None
-    with _engine().begin() as conn:
-        queued = enqueue_reembed(conn, clip, text)
+    engine = _engine()
+    backend = open_backend(engine)
+    try:
+        with engine.begin() as conn:
+            queued = enqueue_reembed(conn, backend.dialect, clip, text)
+    finally:
+        backend.close()
     for org, op_ids in queued.items():
         typer.echo(f"organisation {org!r}: operation(s) {', '.join(map(str, op_ids))} queued")
     if not queued:

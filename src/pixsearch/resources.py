@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from pixsearch.backend import Backend, open_backend
 from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.fetch import Fetcher
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.ingest.steps import build_captions, build_steps
-from pixsearch.operations.apply import Applied
 from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.waiter import Waiter
 from pixsearch.runtimes.registry import Models, open_models
-from pixsearch.search.vectors import VectorIndex
+from pixsearch.vocabulary.operations import Applied
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class Resources:
     settings: Settings
     engine: sa.Engine
+    backend: Backend
     fetcher: Fetcher
     models: Models
     pipeline: Pipeline
@@ -38,8 +39,6 @@ class Resources:
     wake_workers: Callable[[], None] = field(default=lambda: None)
     # Called after each applied operation: in-memory search indexes follow the database.
     on_applied: list[Callable[[Applied], None]] = field(default_factory=list)
-    # The in-memory vectors that searches read; set by the app (None where nothing searches).
-    vectors: VectorIndex | None = None
 
 
 @asynccontextmanager
@@ -55,20 +54,24 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     models = open_models(settings)
     for name, state in models.status().items():
         log.info("representation %s: %s", name, state)
-    enqueuer = Enqueuer(engine)
+    backend = open_backend(engine)
+    enqueuer = Enqueuer(engine, backend.dialect)
     try:
         async with Fetcher(settings) as fetcher:
             pipeline = Pipeline(settings, fetcher, build_steps(models, settings.inference_batch))
             yield Resources(
                 settings=settings,
                 engine=engine,
+                backend=backend,
                 fetcher=fetcher,
                 models=models,
                 pipeline=pipeline,
                 captions=build_captions(models, settings.inference_batch),
                 waiter=Waiter(settings.worker_poll_s),
                 enqueuer=enqueuer,
+                on_applied=[backend.embeddings.follow],
             )
     finally:
         enqueuer.close()
+        backend.close()
         engine.dispose()

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, concurrency: int) -> None:
     """Run operations until interrupted."""
     async with open_resources(settings) as resources:
-        if resources.engine.dialect.name == "sqlite":
+        if resources.backend.dialect.single_process:
             log.warning(
                 "a separate worker on SQLite competes with `serve` for one file; "
                 "use `serve` alone, or PostgreSQL"

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from pixsearch.app import create_app
 from pixsearch.config import Settings
+from pixsearch.db.dialect import dialect_of
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.tables import embeddings, images
 from pixsearch.operations.reembed import enqueue_reembed
@@ -110,7 +111,7 @@ def test_reembed_recomputes_vectors_of_another_model(
         )
     models = model_api.client.app.state.resources.models
     with engine.begin() as conn:
-        queued = enqueue_reembed(conn, models.clip.name)
+        queued = enqueue_reembed(conn, dialect_of(conn), models.clip.name)
     engine.dispose()
     model_api.client.app.state.resources.wake_workers()
     assert len(queued["acme"]) == 1
@@ -138,7 +139,7 @@ def test_reembed_after_a_text_model_change_embeds_captions_without_downloading(
     models = model_api.client.app.state.resources.models
     image_server.reset_hits()
     with engine.begin() as conn:
-        queued = enqueue_reembed(conn, models.clip.name, models.text.name)
+        queued = enqueue_reembed(conn, dialect_of(conn), models.clip.name, models.text.name)
     engine.dispose()
     model_api.client.app.state.resources.wake_workers()
     assert len(queued["acme"]) == 1

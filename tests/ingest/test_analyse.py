@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pixsearch.ingest.analyse import (
-    dct_matrix,
-    describe,
-    hamming_distance,
-    orientation_of,
-    perceptual_hash,
-    to_signed64,
-)
+from pixsearch.ingest.analyse import dct_matrix, describe, orientation_of, perceptual_hash
 from pixsearch.ingest.decode import decode_image
 from pixsearch.ingest.fetch import Fetched
+from pixsearch.vocabulary.hashes import hamming_distance, to_signed64
 from tests.imageserver import encode, exif_rotated_jpeg, make_jpeg, make_picture, make_png
 
 PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "clothing" / "images"

@@ -6,7 +6,9 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
+from pixsearch.backend import open_backend
 from pixsearch.config import Settings
+from pixsearch.db.dialect import dialect_of
 from pixsearch.db.tables import operations
 from pixsearch.operations import store
 from pixsearch.operations.housekeeping import optimize, purge_old
@@ -16,7 +18,11 @@ DAY_MS = 86_400_000
 
 
 def resources(engine: sa.Engine, retention_days: float = 1.0) -> SimpleNamespace:
-    return SimpleNamespace(engine=engine, settings=Settings(ops_retention_days=retention_days))
+    return SimpleNamespace(
+        engine=engine,
+        backend=open_backend(engine),
+        settings=Settings(ops_retention_days=retention_days),
+    )
 
 
 def test_purge_removes_only_finished_operations_past_retention(engine: sa.Engine) -> None:
@@ -25,7 +31,7 @@ def test_purge_removes_only_finished_operations_past_retention(engine: sa.Engine
         claimed = claim(engine, worker)
         assert claimed is not None and claimed.id == op_id
         with engine.begin() as conn:
-            store.finish(conn, op_id, worker, num_good=1, num_bad=0, errors=[])
+            store.finish(conn, dialect_of(conn), op_id, worker, num_good=1, num_bad=0, errors=[])
     with engine.begin() as conn:
         finished_at = conn.execute(
             sa.select(operations.c.finished_at).where(operations.c.id == old)

@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from pixsearch.backend import open_backend
+from pixsearch.db.dialect import dialect_of
 from pixsearch.db.tables import images
 from pixsearch.operations import store
-from pixsearch.operations.apply import Prepared, apply_operation
-from pixsearch.operations.store import NewItem
+from pixsearch.operations.apply import apply_operation
+from pixsearch.vocabulary.operations import NewItem, Prepared
 
 
 def enqueue(
@@ -19,6 +21,7 @@ def enqueue(
     with engine.begin() as conn:
         return store.enqueue(
             conn,
+            dialect_of(conn),
             org_id=org_id,
             method="upd",
             mode=mode,
@@ -29,7 +32,7 @@ def enqueue(
 
 def claim(engine: sa.Engine, worker: str = "w1") -> store.Claimed | None:
     with engine.begin() as conn:
-        return store.claim_next(conn, worker)
+        return store.claim_next(conn, dialect_of(conn), worker)
 
 
 def test_claims_urgent_first_then_in_order_one_per_organisation(engine: sa.Engine) -> None:
@@ -43,7 +46,9 @@ def test_claims_urgent_first_then_in_order_one_per_organisation(engine: sa.Engin
     assert other is not None and other.id == first_b  # organisation a is busy
     assert claim(engine, "w3") is None
     with engine.begin() as conn:
-        assert store.finish(conn, urgent_a, "w1", num_good=1, num_bad=0, errors=[])
+        assert store.finish(
+            conn, dialect_of(conn), urgent_a, "w1", num_good=1, num_bad=0, errors=[]
+        )
     assert [claim(engine).id] == [first_a]  # type: ignore[union-attr]
     assert second_a > first_a
 
@@ -68,12 +73,15 @@ def test_finish_refuses_an_operation_taken_from_a_stalled_worker(engine: sa.Engi
     assert fresh is not None and fresh.id == op_id and fresh.attempts == 2
     values = {"width": 1, "height": 1, "aspect_ratio": 1.0, "orientation": "square"}
     items = [store.Item(0, "img", "img", {"src": "http://example.com/a.jpg"})]
+    backend = open_backend(engine)
     with engine.begin() as conn:
-        assert apply_operation(conn, fresh, "fresh", items, [Prepared(values=values)]).finished
+        done = apply_operation(conn, backend, fresh, "fresh", items, [Prepared(values=values)])
+        assert done.finished
     with engine.begin() as conn:
-        late = apply_operation(conn, stalled, "stalled", items, [Prepared(values=values)])
+        late = apply_operation(conn, backend, stalled, "stalled", items, [Prepared(values=values)])
         assert not late.finished
         conn.rollback()  # what the worker does when its operation was taken away
+    backend.close()
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(images)).scalar() == 1
         op = store.get_operation(conn, 1, op_id)
@@ -85,11 +93,11 @@ def test_cancel_only_while_queued(engine: sa.Engine) -> None:
     queued = enqueue(engine, 1)
     claim(engine)
     with engine.begin() as conn:
-        store.cancel(conn, 1, queued)
+        store.cancel(conn, dialect_of(conn), 1, queued)
     with engine.begin() as conn, pytest.raises(store.Conflict):
-        store.cancel(conn, 1, running)
+        store.cancel(conn, dialect_of(conn), 1, running)
     with engine.begin() as conn, pytest.raises(store.NotFound):
-        store.cancel(conn, 2, running)
+        store.cancel(conn, dialect_of(conn), 2, running)
 
 
 def test_finish_and_cancel_notify_other_processes(engine: sa.Engine) -> None:
@@ -109,7 +117,9 @@ def test_finish_and_cancel_notify_other_processes(engine: sa.Engine) -> None:
         claimed = claim(engine)
         assert claimed is not None and claimed.id == finished
         with engine.begin() as conn:
-            assert store.finish(conn, finished, "w1", num_good=1, num_bad=0, errors=[])
-            store.cancel(conn, 2, cancelled)
+            assert store.finish(
+                conn, dialect_of(conn), finished, "w1", num_good=1, num_bad=0, errors=[]
+            )
+            store.cancel(conn, dialect_of(conn), 2, cancelled)
         payloads = [note.payload for note in listener.notifies(timeout=2, stop_after=2)]
     assert sorted(payloads) == sorted([str(finished), str(cancelled)])

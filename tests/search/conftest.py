@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from pixsearch.backend import open_backend
 from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.db.tables import images, organisations
-from pixsearch.images import derived
-from pixsearch.images.fields import WRITABLE_FIELDS
+from pixsearch.index.terms import replace_terms
+from pixsearch.vocabulary.fields import WRITABLE_FIELDS
 from tests.postgres import database_of
 
 
@@ -52,9 +53,11 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
 def add_images(engine: sa.Engine, org_id: int, rows: list[dict[str, Any]]) -> list[int]:
     """Insert images (fields, computed columns, `vectors` {kind: (model, vector)}); return pks.
 
-    Terms, full text and embeddings are written by `images.derived`, as the apply step does.
+    Terms, full text and embeddings are written by the indexes of `index/`, as the apply
+    step does.
     """
     pks = []
+    backend = open_backend(engine)
     with writer(engine).begin() as conn:
         for index, given in enumerate(rows):
             row = dict(given)
@@ -65,14 +68,15 @@ def add_images(engine: sa.Engine, org_id: int, rows: list[dict[str, Any]]) -> li
                 sa.insert(images).values(org_id=org_id, **row).returning(images.c.id)
             ).scalar_one()
             fields = {name: row.get(name) for name in WRITABLE_FIELDS}
-            derived.replace_terms(conn, org_id, [(pk, fields)])
-            derived.replace_fulltext(conn, [(pk, fields)])
+            replace_terms(conn, org_id, [(pk, fields)])
+            backend.fulltext.replace(conn, [(pk, fields)])
             stored = [
                 (pk, kind, model, np.asarray(v, np.float32)) for kind, (model, v) in vectors.items()
             ]
             if stored:
-                derived.store_embeddings(conn, org_id, stored)
+                backend.embeddings.store(conn, org_id, stored)
             pks.append(pk)
+    backend.close()
     return pks
 
 

@@ -7,20 +7,15 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.tables import images
-from pixsearch.ingest.analyse import to_signed64
-from pixsearch.search.compiler import (
-    compile_filter,
-    fetch_pks,
-    has_similarity,
-    install_functions,
-    pk_set_condition,
-    select_pks,
-)
+from pixsearch.search.compiler import compile_filter, has_similarity, select_pks
 from pixsearch.search.parser import parse_formula
+from pixsearch.vocabulary.hashes import to_signed64
 from tests.search.conftest import add_images, make_engine
 
 BASE_HASH = 0x0123_4567_89AB_CDEF
+SQLITE = SQLiteDialect()
 
 
 def flip(bits: int) -> int:
@@ -109,7 +104,7 @@ def found(engine: sa.Engine, formula: str, org_id: int = 1) -> set[str]:
     node = parse_formula(formula)
     assert node is not None
     with engine.connect() as conn:
-        install_functions(conn)
+        SQLITE.prepare_search(conn)
         statement = sa.select(images.c.image_id).where(
             images.c.org_id == org_id, compile_filter(node, org_id)
         )
@@ -235,10 +230,10 @@ def test_similarity_is_not_sql() -> None:
 @pytest.mark.parametrize("size", [0, 3, 2000])
 def test_pk_sets_of_any_size_round_trip(db: sa.Engine, size: int) -> None:
     with db.connect() as conn:
-        every = fetch_pks(conn, sa.select(images.c.id).where(images.c.org_id == 1))
+        every = SQLITE.fetch_pks(conn, sa.select(images.c.id).where(images.c.org_id == 1))
         wanted = list(every[: min(size, len(every))]) + list(range(10_000, 10_000 + size))
-        statement = sa.select(images.c.id).where(pk_set_condition(images.c.id, wanted, "sqlite"))
-        got = fetch_pks(conn, statement)
+        statement = sa.select(images.c.id).where(SQLITE.pk_set_condition(images.c.id, wanted))
+        got = SQLITE.fetch_pks(conn, statement)
     assert sorted(got.tolist()) == sorted(every[: min(size, len(every))].tolist())
     assert len(every) == len(ROWS)
 
@@ -259,8 +254,8 @@ def test_pks_from_terms_alone_equal_the_conditions(db: sa.Engine, formula: str) 
     node = parse_formula(formula)
     assert node is not None
     with db.connect() as conn:
-        install_functions(conn)
-        pks = fetch_pks(conn, select_pks(node, 1))
+        SQLITE.prepare_search(conn)
+        pks = SQLITE.fetch_pks(conn, select_pks(node, 1))
         image_ids = conn.execute(
             sa.select(images.c.image_id).where(images.c.id.in_(pks.tolist()))
         ).scalars()

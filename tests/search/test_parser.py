@@ -8,7 +8,6 @@ import datetime
 import pytest
 
 from pixsearch.errors import QuerySyntaxError
-from pixsearch.images.fields import LABEL_FIELDS, PROSE_FIELDS
 from pixsearch.search.nodes import (
     DUPLICATE_MAX_DISTANCE,
     And,
@@ -30,6 +29,7 @@ from pixsearch.search.nodes import (
     similarity_filters,
 )
 from pixsearch.search.parser import MAX_NESTING, parse_formula
+from pixsearch.vocabulary.fields import LABEL_FIELDS, PROSE_FIELDS
 
 try:
     from hypothesis import HealthCheck, given, settings

@@ -20,7 +20,7 @@ from pixsearch.db.engine import create_db_engine
 from pixsearch.db.tables import embeddings, images
 from pixsearch.runtimes.clip import ClipModel
 from pixsearch.runtimes.text import TextModel
-from pixsearch.search.service import RRF_K
+from pixsearch.search.fusion import RRF_K
 from tests.conftest import Api, add_key, make_settings
 from tests.imageserver import ImageServer, make_jpeg
 from tests.runtimes.tinymodels import build_tiny_clip, build_tiny_text

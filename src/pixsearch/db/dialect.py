@@ -1,29 +1,157 @@
-"""The few places where SQLite and PostgreSQL differ, each behind one function."""
+"""What SQLite and PostgreSQL do differently at the level of plain SQL, behind one interface.
+
+One `Dialect` per engine, chosen once by `dialect_of` when resources open (the way
+`huey.storage` picks a storage class); nothing else asks which engine it runs on. The
+derived indexes keep their own engine classes (`index.fulltext`, `index.embeddings`) and
+`backend.Backend` bundles the three.
+"""
 
 from __future__ import annotations
 
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from pixsearch.db.functions import register_functions
 
 QUEUE_CHANNEL = "pixsearch_queue"  # payload: op id, sent when an operation is queued
 FINISHED_CHANNEL = "pixsearch_finished"  # payload: op id, sent when one finishes
+# Sets of image pks up to this size travel as a plain IN list; larger ones as one parameter.
+INLINE_PKS = 500
+
+Condition = sa.ColumnElement[bool]
 
 
-def is_postgres(conn: sa.Connection | sa.Engine) -> bool:
-    return conn.dialect.name == "postgresql"
+class Dialect(ABC):
+    """The SQL of one engine where the two differ."""
+
+    name: str
+    # Whether one process owns the database: what runs at start was ours, and died with us.
+    single_process: bool
+
+    @abstractmethod
+    def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
+        """Hold, until the transaction ends, the right to claim this organisation's next
+        operation."""
+
+    @abstractmethod
+    def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
+        """Tell listeners in other processes, when the transaction commits."""
+
+    @abstractmethod
+    def lock_candidates(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """The queue's candidate query, locking its rows where workers compete for them."""
+
+    @abstractmethod
+    def optimize(self, conn: sa.Connection) -> None:
+        """Refresh the planner's statistics, where the engine does not do it itself."""
+
+    @abstractmethod
+    def prepare_search(self, conn: sa.Connection) -> None:
+        """Make the SQL functions of `db.functions` callable on this connection."""
+
+    @abstractmethod
+    def fetch_pks(self, conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
+        """The single integer column of `statement`, as an array, fast even for a million."""
+
+    @abstractmethod
+    def large_pk_set(self, column: sa.ColumnElement[int], values: list[int]) -> Condition:
+        """`column` is one of many `values`, bound as one parameter."""
+
+    @abstractmethod
+    def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The text to order by, ignoring case."""
+
+    def pk_set_condition(
+        self, column: sa.ColumnElement[int], pks: Sequence[int] | NDArray[np.int64]
+    ) -> Condition:
+        """`column` is one of `pks`; a large set travels as one parameter."""
+        values = [int(pk) for pk in pks]
+        if len(values) <= INLINE_PKS:
+            return column.in_(values)
+        return self.large_pk_set(column, values)
 
 
-def try_lock_org(conn: sa.Connection, org_id: int) -> bool:
-    """Hold, until the transaction ends, the right to claim this organisation's next operation.
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    single_process = True
 
-    SQLite transactions that write are already serial (BEGIN IMMEDIATE). On PostgreSQL two
-    workers could otherwise each claim one of the same organisation's operations.
-    """
-    if not is_postgres(conn):
-        return True
-    return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(1, org_id))).scalar())
+    def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
+        return True  # SQLite transactions that write are already serial (BEGIN IMMEDIATE)
+
+    def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
+        return None  # one process: the worker wakes its waiters directly
+
+    def lock_candidates(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        return query
+
+    def optimize(self, conn: sa.Connection) -> None:
+        """ANALYZE, so filters and facets keep good plans as a catalogue grows: without it
+        a facet over 20k hits was measured twice as slow. Each index is sampled (about
+        1,000 rows), so this takes half a second on a million images."""
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+
+    def prepare_search(self, conn: sa.Connection) -> None:
+        register_functions(conn)
+
+    def fetch_pks(self, conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
+        """`group_concat` builds one string inside the database and NumPy parses it:
+        several times faster than fetching a Python tuple per row."""
+        inner = statement.subquery()
+        (column,) = inner.c
+        text = conn.execute(sa.select(sa.func.group_concat(column))).scalar()
+        if not text:
+            return np.zeros(0, dtype=np.int64)
+        return np.fromstring(str(text), dtype=np.int64, sep=",")
+
+    def large_pk_set(self, column: sa.ColumnElement[int], values: list[int]) -> Condition:
+        table = sa.func.json_each(sa.literal(json.dumps(values), sa.Text))
+        return column.in_(sa.select(table.table_valued("value").c.value))
+
+    def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.collate(column, "NOCASE")
 
 
-def notify(conn: sa.Connection, channel: str, payload: str) -> None:
-    """Tell listeners in other processes, when the transaction commits (PostgreSQL only)."""
-    if is_postgres(conn):
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    single_process = False
+
+    def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
+        """Two workers could otherwise each claim one of the same organisation's operations."""
+        return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(1, org_id))).scalar())
+
+    def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         conn.execute(sa.select(sa.func.pg_notify(channel, payload)))
+
+    def lock_candidates(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        return query.with_for_update(skip_locked=True)
+
+    def optimize(self, conn: sa.Connection) -> None:
+        return None  # autovacuum keeps the statistics fresh
+
+    def prepare_search(self, conn: sa.Connection) -> None:
+        return None  # migration 0002 created the functions
+
+    def fetch_pks(self, conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
+        return np.fromiter((row[0] for row in conn.execute(statement)), dtype=np.int64)
+
+    def large_pk_set(self, column: sa.ColumnElement[int], values: list[int]) -> Condition:
+        return column == sa.any_(sa.literal(values, ARRAY(sa.BigInteger)))
+
+    def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.lower(column)
+
+
+DIALECTS: dict[str, type[Dialect]] = {"sqlite": SQLiteDialect, "postgresql": PostgresDialect}
+
+
+def dialect_of(bind: sa.Engine | sa.Connection) -> Dialect:
+    """The dialect object of the database behind `bind` (the one place that asks)."""
+    return DIALECTS[bind.dialect.name]()

@@ -80,7 +80,3 @@ def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
 def writer(engine: sa.Engine) -> sa.Engine:
     """The same engine, but its transactions take SQLite's write lock at BEGIN."""
     return engine.execution_options(sqlite_begin="IMMEDIATE")
-
-
-def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:
-    return engine.dialect.name == "sqlite"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pixsearch.images.fields import BOOL_FIELDS, LABEL_FIELDS, PROSE_FIELDS, URL_FIELDS
+from pixsearch.vocabulary.fields import BOOL_FIELDS, LABEL_FIELDS, PROSE_FIELDS, URL_FIELDS
 
 metadata = sa.MetaData(
     naming_convention={

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from pixsearch.deps import OrgDep, ResourcesDep
 from pixsearch.images import service
-from pixsearch.images.fields import READABLE_FIELDS
 from pixsearch.images.schemas import Accepted, BatchDelete, BatchImage, ImageBody, check_image_id
 from pixsearch.images.writes import WriteFlags, batch_items, single_item, submit
 from pixsearch.operations.answer import answer_write
-from pixsearch.operations.store import NewItem
+from pixsearch.vocabulary.fields import READABLE_FIELDS
+from pixsearch.vocabulary.operations import NewItem
 
 router = APIRouter(tags=["images"])
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pixsearch.db.bulk import chunked
 from pixsearch.db.tables import images
 from pixsearch.errors import NotFound
-from pixsearch.images.derived import chunked
-from pixsearch.images.fields import READABLE_FIELDS
+from pixsearch.vocabulary.fields import READABLE_FIELDS
 
 
 def load_existing(

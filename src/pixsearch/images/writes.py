@@ -8,8 +8,8 @@ from typing import Any
 
 from pixsearch.errors import InvalidInput
 from pixsearch.images.schemas import BatchDelete, BatchImage, ImageBody, check_image_id
-from pixsearch.operations.store import NewItem, NewOperation
 from pixsearch.resources import Resources
+from pixsearch.vocabulary.operations import NewItem, NewOperation
 
 METHOD_OF_MODE = {"add": "add", "put": "upd", "patch": "upd", "del": "del"}
 

@@ -11,10 +11,10 @@ from PIL import Image
 
 from pixsearch.ingest.decode import MIME_TYPES, Decoded
 from pixsearch.ingest.fetch import Fetched
+from pixsearch.vocabulary.hashes import to_signed64
 
 HASH_INPUT = 32  # side of the grey thumbnail the DCT runs on
 HASH_SIDE = 8  # side of the low-frequency block kept: 64 bits
-MASK64 = (1 << 64) - 1
 
 
 @functools.cache
@@ -43,16 +43,6 @@ def perceptual_hash(image: Image.Image) -> int:
     bits = (coefficients > np.median(coefficients)).ravel()
     unsigned = int.from_bytes(np.packbits(bits).tobytes(), "big")
     return to_signed64(unsigned)
-
-
-def to_signed64(value: int) -> int:
-    """An unsigned 64-bit value in two's complement signed form."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def hamming_distance(a: int, b: int) -> int:
-    """How many of the 64 bits differ between two hashes (signed or unsigned)."""
-    return ((a ^ b) & MASK64).bit_count()
 
 
 def orientation_of(width: int, height: int) -> str:

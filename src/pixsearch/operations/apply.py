@@ -7,19 +7,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 
+from pixsearch.backend import Backend
+from pixsearch.db.bulk import chunked
 from pixsearch.db.clock import now_ms
 from pixsearch.db.tables import images
-from pixsearch.images import derived
-from pixsearch.images.fields import CAPTION_FIELDS, LIST_FIELDS, WRITABLE_FIELDS
 from pixsearch.images.service import load_existing
+from pixsearch.index.terms import replace_terms
 from pixsearch.operations import store
 from pixsearch.operations.plan import Plan, new_fields, plan_item
-from pixsearch.operations.store import Claimed, Item
+from pixsearch.vocabulary.fields import CAPTION_FIELDS, LIST_FIELDS, WRITABLE_FIELDS
+from pixsearch.vocabulary.operations import Applied, Claimed, Item, Prepared, Vector
 
-Vector = tuple[str, np.ndarray | None]  # (model, vector or None to drop)
 COMPUTED = (
     "width",
     "height",
@@ -31,25 +31,6 @@ COMPUTED = (
     "byte_size",
     "sha256",
 )
-
-
-@dataclass
-class Prepared:
-    """What prepare learnt about one item: its analysis, or why it failed."""
-
-    error: str | None = None
-    values: dict[str, Any] | None = None  # computed columns, when the pixels were analysed
-    vectors: dict[str, Vector] = field(default_factory=dict)  # kind -> (model, vector)
-
-
-@dataclass
-class Applied:
-    """What changed, for the in-memory indexes that follow the database after commit."""
-
-    org_id: int
-    deleted: list[int] = field(default_factory=list)
-    vectors: list[tuple[int, str, str, np.ndarray | None]] = field(default_factory=list)
-    finished: bool = True
 
 
 @dataclass
@@ -76,6 +57,7 @@ class _Write:
 
 def apply_operation(
     conn: sa.Connection,
+    backend: Backend,
     op: Claimed,
     worker: str,
     items: Sequence[Item],
@@ -101,22 +83,24 @@ def apply_operation(
     if errors and not op.subset:
         num_good = 0
     else:
-        _write_images(conn, op.org_id, writes, applied)
+        _write_images(conn, backend, op.org_id, writes, applied)
         num_good = len(writes) + num_skipped
     applied.finished = store.finish(
-        conn, op.id, worker, num_good=num_good, num_bad=len(errors), errors=errors
+        conn, backend.dialect, op.id, worker, num_good=num_good, num_bad=len(errors), errors=errors
     )
     return applied
 
 
-def _write_images(conn: sa.Connection, org_id: int, writes: list[_Write], applied: Applied) -> None:
+def _write_images(
+    conn: sa.Connection, backend: Backend, org_id: int, writes: list[_Write], applied: Applied
+) -> None:
     now = now_ms()
     deletes = [w.existing["id"] for w in writes if w.plan.action == "delete" and w.existing]
     inserts = [w for w in writes if w.plan.action == "insert"]
     updates = [w for w in writes if w.plan.action in ("replace", "patch", "reembed")]
-    for part in derived.chunked(deletes):
+    for part in chunked(deletes):
         conn.execute(sa.delete(images).where(images.c.id.in_(part)))
-    derived.delete_fulltext(conn, deletes)
+    backend.fulltext.delete(conn, deletes)
     applied.deleted.extend(deletes)
 
     pks: list[int] = []
@@ -138,7 +122,7 @@ def _write_images(conn: sa.Connection, org_id: int, writes: list[_Write], applie
         pks = [row.id for row in result]
     _update_rows(conn, updates, now)
     written = list(zip(pks, inserts, strict=True)) + [(_pk(w), w) for w in updates]
-    _write_derived(conn, org_id, written, applied)
+    _write_derived(conn, backend, org_id, written, applied)
 
 
 def _update_rows(conn: sa.Connection, updates: list[_Write], now: int) -> None:
@@ -172,21 +156,25 @@ def _computed(write: _Write) -> dict[str, Any]:
 
 
 def _write_derived(
-    conn: sa.Connection, org_id: int, written: list[tuple[int, _Write]], applied: Applied
+    conn: sa.Connection,
+    backend: Backend,
+    org_id: int,
+    written: list[tuple[int, _Write]],
+    applied: Applied,
 ) -> None:
     terms = [(pk, w.fields) for pk, w in written if _changed(w, LIST_FIELDS)]
     texts = [(pk, w.fields) for pk, w in written if _changed(w, WRITABLE_FIELDS)]
     if terms:
-        derived.replace_terms(conn, org_id, terms)
+        replace_terms(conn, org_id, terms)
     if texts:
-        derived.replace_fulltext(conn, texts)
+        backend.fulltext.replace(conn, texts)
     vectors = [
         (pk, kind, model, vector)
         for pk, w in written
         for kind, (model, vector) in _vectors(w).items()
     ]
     if vectors:
-        derived.store_embeddings(conn, org_id, vectors)
+        backend.embeddings.store(conn, org_id, vectors)
         applied.vectors.extend(vectors)
 
 

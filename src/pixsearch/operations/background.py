@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pixsearch.db.dialect import is_postgres
 from pixsearch.operations.housekeeping import housekeep_periodically
 from pixsearch.operations.worker import Worker, cancel_and_wait, recover, requeue_stale
 from pixsearch.resources import Resources
@@ -23,6 +22,7 @@ log = logging.getLogger(__name__)
 def build_worker(resources: Resources, concurrency: int = 4) -> Worker:
     return Worker(
         resources.engine,
+        resources.backend,
         resources.settings,
         resources.pipeline,
         captions=resources.captions,
@@ -38,9 +38,9 @@ async def run_background(
 ) -> AsyncIterator[None]:
     """Start this process's background tasks; stop them on exit."""
     jobs: list[Coroutine[Any, Any, None]] = [housekeep_periodically(resources)]
-    postgres = is_postgres(resources.engine)
+    single_process = resources.backend.dialect.single_process
     if workers:
-        if not postgres:
+        if single_process:
             # SQLite means one process: whatever was running was ours, and it died.
             requeued = await asyncio.to_thread(recover, resources.engine)
             if requeued:
@@ -48,9 +48,9 @@ async def run_background(
         worker = build_worker(resources, concurrency)
         resources.wake_workers = worker.wake
         jobs.append(worker.run())
-        if postgres:
+        if not single_process:
             jobs.append(reap_stale(resources))
-    if postgres:
+    if not single_process:
         from pixsearch.operations.listener import listen
 
         jobs.append(

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from pixsearch.db.dialect import Dialect
 from pixsearch.db.engine import writer
 from pixsearch.operations import store
-from pixsearch.operations.store import NewOperation
+from pixsearch.vocabulary.operations import NewOperation
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 256  # operations per transaction at most
@@ -32,8 +33,9 @@ class _Pending:
 class Enqueuer:
     """Inserts operations in shared transactions on a dedicated thread."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, dialect: Dialect) -> None:
         self.engine = writer(engine)
+        self.dialect = dialect
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pixsearch-enqueuer", daemon=True)
         self._thread.start()
@@ -69,7 +71,8 @@ class Enqueuer:
     def _write(self, group: list[_Pending]) -> None:
         try:
             with self.engine.begin() as conn:
-                ids = store.enqueue_many(conn, [pending.operation for pending in group])
+                operations = [pending.operation for pending in group]
+                ids = store.enqueue_many(conn, self.dialect, operations)
         except Exception as error:
             if len(group) > 1:
                 # One bad write must not fail its neighbours: retry each on its own.

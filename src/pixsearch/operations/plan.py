@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pixsearch.images.fields import CAPTION_FIELDS, WRITABLE_FIELDS
+from pixsearch.vocabulary.fields import CAPTION_FIELDS, WRITABLE_FIELDS
 
 Action = Literal["insert", "replace", "patch", "delete", "reembed", "skip", "fail"]
 

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pixsearch.errors import ItemError
-from pixsearch.images.fields import CAPTION_FIELDS
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
-from pixsearch.operations.apply import Prepared
 from pixsearch.operations.plan import REEMBED_MODES, Plan, caption_text, new_fields, plan_item
-from pixsearch.operations.store import Claimed, Item
+from pixsearch.vocabulary.fields import CAPTION_FIELDS
+from pixsearch.vocabulary.operations import Claimed, Item, Prepared
 
 # What prepare reads of an existing image: whether src changes, and the caption's text.
 # Apply reads whole rows again, in its own transaction.

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from pixsearch.db.dialect import Dialect
 from pixsearch.db.tables import embeddings, images, organisations
-from pixsearch.images.fields import CAPTION_FIELDS
 from pixsearch.operations import store
 from pixsearch.operations.plan import caption_text
-from pixsearch.operations.store import NewItem, NewOperation
+from pixsearch.vocabulary.fields import CAPTION_FIELDS
+from pixsearch.vocabulary.operations import NewItem, NewOperation
 
 
 def stale_images(conn: sa.Connection, org_id: int, kind: str, model: str) -> list[str]:
@@ -42,7 +43,7 @@ def _without_vector(
 
 
 def enqueue_reembed(
-    conn: sa.Connection, clip_model: str | None, text_model: str | None = None
+    conn: sa.Connection, dialect: Dialect, clip_model: str | None, text_model: str | None = None
 ) -> dict[str, list[int]]:
     """Queue, per organisation, the operations that bring its embeddings to the configured
     models. Returns {organisation: [operation ids]}."""
@@ -63,5 +64,7 @@ def enqueue_reembed(
                     mode=mode,
                     items=[NewItem(image_id, image_id, None) for image_id in ids],
                 )
-                queued.setdefault(name, []).append(store.enqueue_many(conn, [operation])[0])
+                queued.setdefault(name, []).append(
+                    store.enqueue_many(conn, dialect, [operation])[0]
+                )
     return queued

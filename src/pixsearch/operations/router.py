@@ -59,5 +59,5 @@ def _list(
 
 def _cancel(res: Resources, org_id: int, op_id: int) -> dict[str, Any]:
     with writer(res.engine).begin() as conn:
-        store.cancel(conn, org_id, op_id)
+        store.cancel(conn, res.backend.dialect, org_id, op_id)
         return store.get_operation(conn, org_id, op_id)

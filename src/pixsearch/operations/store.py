@@ -1,76 +1,31 @@
 """The operations table as a queue: enqueue, claim, heartbeat, finish, cancel, recover, read.
 
-Each function is one short statement or transaction on a connection the caller owns.
+Each function is one short statement or transaction on a connection the caller owns; those
+that lock or notify take the engine's `Dialect`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from pixsearch.db.clock import iso_ms, now_ms
-from pixsearch.db.dialect import (
-    FINISHED_CHANNEL,
-    QUEUE_CHANNEL,
-    is_postgres,
-    notify,
-    try_lock_org,
-)
+from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, Dialect
 from pixsearch.db.tables import operation_items, operations
 from pixsearch.errors import Conflict, NotFound
+from pixsearch.vocabulary.operations import Claimed, Item, NewOperation
 
 QUEUED, RUNNING, FINISHED = "queued", "running", "finished"
 CANCELLED_MSG = "cancelled"
 
 
-@dataclass(frozen=True)
-class NewItem:
-    image_id: str
-    raw_id: str | int
-    body: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    org_id: int
-    method: str
-    mode: str
-    strict: bool
-    subset: bool
-    lang: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Item:
-    seq: int
-    image_id: str
-    raw_id: str | int
-    body: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class NewOperation:
-    org_id: int
-    method: str
-    mode: str
-    items: list[NewItem]
-    wait: bool = False
-    urgent: bool = False
-    strict: bool = False
-    subset: bool = False
-    lang: str = "en"
-
-
-def enqueue(conn: sa.Connection, **spec: Any) -> int:
+def enqueue(conn: sa.Connection, dialect: Dialect, **spec: Any) -> int:
     """Insert one operation and its items; see `enqueue_many`."""
-    return enqueue_many(conn, [NewOperation(**spec)])[0]
+    return enqueue_many(conn, dialect, [NewOperation(**spec)])[0]
 
 
-def enqueue_many(conn: sa.Connection, new: list[NewOperation]) -> list[int]:
+def enqueue_many(conn: sa.Connection, dialect: Dialect, new: list[NewOperation]) -> list[int]:
     """Insert operations and their items with two statements; the caller's transaction
     makes them one unit. Returns the ids in order."""
     now = now_ms()
@@ -112,11 +67,11 @@ def enqueue_many(conn: sa.Connection, new: list[NewOperation]) -> list[int]:
     if items:
         conn.execute(sa.insert(operation_items), items)
     for op_id in ids:
-        notify(conn, QUEUE_CHANNEL, str(op_id))
+        dialect.notify(conn, QUEUE_CHANNEL, str(op_id))
     return ids
 
 
-def claim_next(conn: sa.Connection, worker: str) -> Claimed | None:
+def claim_next(conn: sa.Connection, dialect: Dialect, worker: str) -> Claimed | None:
     """Mark the next runnable operation as running and return it.
 
     Urgent first, then by id; organisations that already have a running operation are
@@ -131,11 +86,9 @@ def claim_next(conn: sa.Connection, worker: str) -> Claimed | None:
         .order_by(operations.c.do_urgent.desc(), operations.c.id)
         .limit(CLAIM_CANDIDATES)
     )
-    if is_postgres(conn):
-        query = query.with_for_update(skip_locked=True)
     tried: set[int] = set()
-    for op_id, org_id in conn.execute(query).all():
-        if org_id in tried or not try_lock_org(conn, org_id):
+    for op_id, org_id in conn.execute(dialect.lock_candidates(query)).all():
+        if org_id in tried or not dialect.try_lock_org(conn, org_id):
             continue
         tried.add(org_id)
         if _next_of_org(conn, org_id) == op_id:
@@ -178,14 +131,14 @@ def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
         .returning(operations)
     ).one()
     return Claimed(
-        row.id,
-        row.org_id,
-        row.method,
-        row.mode,
-        row.do_strict,
-        row.do_subset,
-        row.lang,
-        row.attempts,
+        id=row.id,
+        org_id=row.org_id,
+        method=row.method,
+        mode=row.mode,
+        strict=row.do_strict,
+        subset=row.do_subset,
+        lang=row.lang,
+        attempts=row.attempts,
     )
 
 
@@ -200,7 +153,9 @@ def load_items(conn: sa.Connection, op_id: int) -> list[Item]:
         .where(operation_items.c.op_id == op_id)
         .order_by(operation_items.c.seq)
     )
-    return [Item(*row) for row in rows]
+    return [
+        Item(seq=row.seq, image_id=row.image_id, raw_id=row.raw_id, body=row.body) for row in rows
+    ]
 
 
 def heartbeat(conn: sa.Connection, op_id: int, worker: str) -> bool:
@@ -217,6 +172,7 @@ def heartbeat(conn: sa.Connection, op_id: int, worker: str) -> bool:
 
 def finish(
     conn: sa.Connection,
+    dialect: Dialect,
     op_id: int,
     worker: str,
     *,
@@ -241,11 +197,11 @@ def finish(
     )
     if result.rowcount != 1:
         return False
-    notify(conn, FINISHED_CHANNEL, str(op_id))  # API processes wake their wait=true
+    dialect.notify(conn, FINISHED_CHANNEL, str(op_id))  # API processes wake their wait=true
     return True
 
 
-def cancel(conn: sa.Connection, org_id: int, op_id: int) -> None:
+def cancel(conn: sa.Connection, dialect: Dialect, org_id: int, op_id: int) -> None:
     """Finish a queued operation at once with nothing applied; 409 once it has started."""
     row = conn.execute(
         sa.select(operations.c.state).where(operations.c.id == op_id, operations.c.org_id == org_id)
@@ -265,7 +221,7 @@ def cancel(conn: sa.Connection, org_id: int, op_id: int) -> None:
     )
     if result.rowcount == 0:
         raise Conflict(f"operation {op_id} has already started and cannot be cancelled")
-    notify(conn, FINISHED_CHANNEL, str(op_id))
+    dialect.notify(conn, FINISHED_CHANNEL, str(op_id))
 
 
 def requeue_running(conn: sa.Connection, *, stale_before: int | None = None) -> int:

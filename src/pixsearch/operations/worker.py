@@ -17,15 +17,16 @@ from typing import Any
 import sqlalchemy as sa
 from anyio import to_thread
 
+from pixsearch.backend import Backend
 from pixsearch.config import Settings
 from pixsearch.db.clock import now_ms
 from pixsearch.db.engine import writer
 from pixsearch.images.service import load_existing
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.operations import store
-from pixsearch.operations.apply import Applied, Prepared, apply_operation
+from pixsearch.operations.apply import apply_operation
 from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
-from pixsearch.operations.store import Claimed, Item
+from pixsearch.vocabulary.operations import Applied, Claimed, Item, Prepared
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Worker:
     def __init__(
         self,
         engine: sa.Engine,
+        backend: Backend,
         settings: Settings,
         pipeline: Pipeline,
         *,
@@ -49,6 +51,7 @@ class Worker:
     ) -> None:
         self.engine = engine
         self.writer = writer(engine)
+        self.backend = backend
         self.settings = settings
         self.pipeline = pipeline
         self.captions = captions
@@ -86,7 +89,7 @@ class Worker:
 
     def _claim(self) -> Claimed | None:
         with self.writer.begin() as conn:
-            return store.claim_next(conn, self.name)
+            return store.claim_next(conn, self.backend.dialect, self.name)
 
     async def _run_one(self, op: Claimed) -> None:
         beat = asyncio.create_task(self._heartbeat(op.id))
@@ -128,7 +131,7 @@ class Worker:
 
     def _apply(self, op: Claimed, items: list[Item], prepared: list[Prepared]) -> Applied:
         with self.writer.begin() as conn:
-            applied = apply_operation(conn, op, self.name, items, prepared)
+            applied = apply_operation(conn, self.backend, op, self.name, items, prepared)
             if not applied.finished:
                 conn.rollback()  # the operation was taken from us (stale); write nothing
             return applied
@@ -149,7 +152,13 @@ class Worker:
         msg = f"internal error: the operation failed {MAX_ATTEMPTS} times; nothing was applied"
         with self.writer.begin() as conn:
             store.finish(
-                conn, op.id, self.name, num_good=0, num_bad=0, errors=[{"id": None, "msg": msg}]
+                conn,
+                self.backend.dialect,
+                op.id,
+                self.name,
+                num_good=0,
+                num_bad=0,
+                errors=[{"id": None, "msg": msg}],
             )
 
     async def _heartbeat(self, op_id: int) -> None:

@@ -23,9 +23,9 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from pixsearch.errors import QuerySyntaxError
-from pixsearch.images.fields import LABEL_FIELDS, PROSE_FIELDS
 from pixsearch.search import nodes
 from pixsearch.search.nodes import SIMILARITY_TYPES, Node
+from pixsearch.vocabulary.fields import LABEL_FIELDS, PROSE_FIELDS
 
 MAX_LENGTH = 4096
 # Parentheses and `!` nested deeper than this are refused: no real formula needs it, and it

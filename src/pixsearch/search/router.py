@@ -52,7 +52,6 @@ async def search(
 
 
 def _search(res: Resources, org_id: int, params: SearchParams) -> Page:
-    assert res.vectors is not None, "the app creates the vector index in its lifespan"
-    searcher = Searcher(res.vectors, res.models.clip, res.models.text)
+    searcher = Searcher(res.backend, res.models.clip, res.models.text)
     with res.engine.connect() as conn:
         return search_images(conn, searcher, org_id, params)

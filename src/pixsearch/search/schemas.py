@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pixsearch.images.fields import (
+from pixsearch.vocabulary.fields import (
     BOOL_FIELDS,
     COMPUTED_FIELDS,
     DATE_FIELD,

@@ -24,31 +24,35 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from pixsearch.db.tables import embeddings, image_terms, images
+from pixsearch.backend import Backend
+from pixsearch.db.dialect import Dialect
+from pixsearch.db.functions import Condition
+from pixsearch.db.tables import images
 from pixsearch.errors import InvalidInput
-from pixsearch.images.fields import LIST_FIELDS
 from pixsearch.images.service import render_image
+from pixsearch.index.embeddings import image_vector
+from pixsearch.index.terms import list_facet
+from pixsearch.index.vectors import Key, Matches
 from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
 from pixsearch.runtimes.text import TextModel
-from pixsearch.search import nodes, pgvectors
-from pixsearch.search.compiler import (
-    Condition,
-    compile_filter,
-    fetch_pks,
-    has_similarity,
-    install_functions,
-    pk_set_condition,
-    select_pks,
+from pixsearch.search import nodes
+from pixsearch.search.compiler import compile_filter, has_similarity, select_pks
+from pixsearch.search.fusion import (
+    Hits,
+    as_contribution,
+    by_score,
+    fuse,
+    intersect,
+    top_order,
+    unite,
 )
-from pixsearch.search.fulltext import rank_fulltext
 from pixsearch.search.nodes import Node, similarity_filters
 from pixsearch.search.parser import parse_formula
 from pixsearch.search.schemas import SIMILARITY_SORTS, TEXT_SORT_FIELDS
-from pixsearch.search.vectors import Key, Matches, VectorIndex
+from pixsearch.vocabulary.fields import LIST_FIELDS
 
-RRF_K = 60
 MAX_OFFSET = 2**62  # past this no page can have results; SQL integers stop at 2**63
 PERSON_UNAVAILABLE = "person search (p~) is not available: face recognition is not built"
 IMAGE_UNAVAILABLE = "image similarity (i~) is not available: no CLIP model is configured"
@@ -76,26 +80,11 @@ class SearchParams:
 
 @dataclass(frozen=True)
 class Searcher:
-    """What ranking needs beside a connection: the vectors and the configured models."""
+    """What a search needs beside a connection: the engine's backend and the models."""
 
-    vectors: VectorIndex
+    backend: Backend
     clip: ClipModel | None = None
     text: TextModel | None = None
-
-
-@dataclass(frozen=True)
-class Hits:
-    """Scored image pks: unique, in no particular order."""
-
-    pks: NDArray[np.int64]
-    scores: NDArray[np.float64]
-
-    @staticmethod
-    def of(pks: NDArray[np.int64], scores: NDArray[np.floating[Any]]) -> Hits:
-        return Hits(np.asarray(pks, dtype=np.int64), np.asarray(scores, dtype=np.float64))
-
-    def __len__(self) -> int:
-        return len(self.pks)
 
 
 @dataclass
@@ -114,12 +103,13 @@ def search_images(
     formula = parse_formula(params.q)
     leaves = similarity_filters(formula)
     check_request(params, leaves)
-    install_functions(conn)
+    dialect = searcher.backend.dialect
+    dialect.prepare_search(conn)
     if formula is None or not leaves:
         condition = compile_filter(formula, org_id) if formula is not None else None
-        return search_metadata(conn, org_id, params, condition)
+        return search_metadata(conn, dialect, org_id, params, condition)
     matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
-    return search_ranked(conn, org_id, params, matcher.match(formula, ()))
+    return search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
 
 
 def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) -> None:
@@ -137,7 +127,11 @@ def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) ->
 
 
 def search_metadata(
-    conn: sa.Connection, org_id: int, params: SearchParams, condition: Condition | None
+    conn: sa.Connection,
+    dialect: Dialect,
+    org_id: int,
+    params: SearchParams,
+    condition: Condition | None,
 ) -> Page:
     """One page in SQL order, the count and the facets."""
     where = scoped(org_id, condition)
@@ -147,13 +141,13 @@ def search_metadata(
         statement = (
             sa.select(images)
             .where(where)
-            .order_by(*sort_columns(conn, params.sort_by or "created_at", descending))
+            .order_by(*sort_columns(dialect, params.sort_by or "created_at", descending))
             .limit(params.limit)
             .offset(params.offset)
         )
         results = [render_image(row._mapping, params.fields) for row in conn.execute(statement)]
     count = count_where(conn, where) if params.count else None
-    return Page(results, count, count_facets(conn, org_id, where, params))
+    return Page(results, count, count_facets(conn, dialect, org_id, where, params))
 
 
 def scoped(org_id: int, condition: Condition | None) -> Condition:
@@ -161,21 +155,14 @@ def scoped(org_id: int, condition: Condition | None) -> Condition:
     return mine if condition is None else sa.and_(mine, condition)
 
 
-def sort_columns(conn: sa.Connection, name: str, descending: bool) -> list[sa.ColumnElement[Any]]:
+def sort_columns(dialect: Dialect, name: str, descending: bool) -> list[sa.ColumnElement[Any]]:
     """ORDER BY a field (missing values last), then the pk, in one direction."""
     column: sa.ColumnElement[Any] = images.c[name]
     if name in TEXT_SORT_FIELDS:
-        column = ignoring_case(column, conn.dialect.name)
+        column = dialect.ignoring_case(column)
     if descending:
         return [column.desc().nulls_last(), images.c.id.desc()]
     return [column.asc().nulls_last(), images.c.id.asc()]
-
-
-def ignoring_case(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
-    """The text to order by, ignoring case: SQLite's NOCASE, lower() on PostgreSQL."""
-    if dialect == "postgresql":
-        return sa.func.lower(column)
-    return sa.collate(column, "NOCASE")
 
 
 def count_where(conn: sa.Connection, where: Condition) -> int:
@@ -185,7 +172,7 @@ def count_where(conn: sa.Connection, where: Condition) -> int:
 
 
 def count_facets(
-    conn: sa.Connection, org_id: int, where: Condition, params: SearchParams
+    conn: sa.Connection, dialect: Dialect, org_id: int, where: Condition, params: SearchParams
 ) -> dict[str, list[dict[str, Any]]]:
     """The top `facet_limit` values of each facet among the hits.
 
@@ -197,16 +184,16 @@ def count_facets(
         if name in LIST_FIELDS:
             statement = list_facet(org_id, name, where)
         else:
-            statement = scalar_facet(name, where, conn.dialect.name)
+            statement = scalar_facet(dialect, name, where)
         rows = conn.execute(statement.limit(params.facet_limit))
         facets[name] = [{"value": value, "count": count} for value, count in rows]
     return facets
 
 
-def scalar_facet(name: str, where: Condition, dialect: str) -> sa.Select[Any]:
+def scalar_facet(dialect: Dialect, name: str, where: Condition) -> sa.Select[Any]:
     column: sa.ColumnElement[Any] = images.c[name]
     count = sa.func.count().label("n")
-    ordered = ignoring_case(column, dialect) if name in TEXT_SORT_FIELDS else column
+    ordered = dialect.ignoring_case(column) if name in TEXT_SORT_FIELDS else column
     return (
         sa.select(column, count)
         .where(where, column.is_not(None))
@@ -215,27 +202,12 @@ def scalar_facet(name: str, where: Condition, dialect: str) -> sa.Select[Any]:
     )
 
 
-def list_facet(org_id: int, name: str, where: Condition) -> sa.Select[Any]:
-    """Keywords, categories, collections: one value per folded form, counting images."""
-    value: sa.ColumnElement[Any] = sa.func.min(image_terms.c.value).label("value")
-    count: sa.ColumnElement[Any] = sa.func.count(sa.distinct(image_terms.c.image_pk)).label("n")
-    hits = sa.select(images.c.id).where(where)
-    return (
-        sa.select(value, count)
-        .where(
-            image_terms.c.org_id == org_id,
-            image_terms.c.field == name,
-            image_terms.c.image_pk.in_(hits),
-        )
-        .group_by(image_terms.c.value_norm)
-        .order_by(count.desc(), image_terms.c.value_norm.asc())
-    )
-
-
 # --- With similarity ------------------------------------------------------------------------
 
 
-def search_ranked(conn: sa.Connection, org_id: int, params: SearchParams, hits: Hits) -> Page:
+def search_ranked(
+    conn: sa.Connection, dialect: Dialect, org_id: int, params: SearchParams, hits: Hits
+) -> Page:
     """Sort the hits (by score unless told otherwise), render one page, count and facet."""
     by_score = params.sort_by in ("", *SIMILARITY_SORTS)
     descending = (params.sort_order or ("desc" if by_score else "asc")) == "desc"
@@ -245,25 +217,30 @@ def search_ranked(conn: sa.Connection, org_id: int, params: SearchParams, hits: 
             order = top_order(hits, params.offset + params.limit, descending)[params.offset :]
             page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
         else:
-            page = sort_hits(conn, org_id, hits, params, descending)
+            page = sort_hits(conn, dialect, org_id, hits, params, descending)
     results = render_scored(conn, org_id, page, params.fields)
     count = len(hits) if params.count else None
     facets = {}
     if params.facets:  # the hits as SQL only when needed: a million pks take a while
-        where = scoped(org_id, pk_set_condition(images.c.id, hits.pks, conn.dialect.name))
-        facets = count_facets(conn, org_id, where, params)
+        where = scoped(org_id, dialect.pk_set_condition(images.c.id, hits.pks))
+        facets = count_facets(conn, dialect, org_id, where, params)
     return Page(results, count, facets)
 
 
 def sort_hits(
-    conn: sa.Connection, org_id: int, hits: Hits, params: SearchParams, descending: bool
+    conn: sa.Connection,
+    dialect: Dialect,
+    org_id: int,
+    hits: Hits,
+    params: SearchParams,
+    descending: bool,
 ) -> list[tuple[int, float]]:
     """One page of hits in the order of a field, with their scores."""
-    where = scoped(org_id, pk_set_condition(images.c.id, hits.pks, conn.dialect.name))
+    where = scoped(org_id, dialect.pk_set_condition(images.c.id, hits.pks))
     statement = (
         sa.select(images.c.id)
         .where(where)
-        .order_by(*sort_columns(conn, params.sort_by, descending))
+        .order_by(*sort_columns(dialect, params.sort_by, descending))
         .limit(params.limit)
         .offset(params.offset)
     )
@@ -271,21 +248,6 @@ def sort_hits(
     wanted = np.isin(hits.pks, page_pks)
     score_of = dict(zip(hits.pks[wanted].tolist(), hits.scores[wanted].tolist(), strict=True))
     return [(pk, score_of[pk]) for pk in page_pks]
-
-
-def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
-    """Indexes of the first k hits by score, ties newest (highest pk) first when descending.
-
-    Exact with ties: every hit tied with the k-th is sorted before the cut.
-    """
-    key = -hits.scores if descending else hits.scores
-    tie = -hits.pks if descending else hits.pks
-    candidates = np.arange(len(key))
-    if k < len(key):
-        kth = np.partition(key, k - 1)[k - 1]
-        candidates = np.flatnonzero(key <= kth)
-    order = candidates[np.lexsort((tie[candidates], key[candidates]))]
-    return order[:k]
 
 
 def render_scored(
@@ -349,7 +311,7 @@ class Matcher:
 
     def match_metadata(self, scope: Scope) -> Hits:
         """Images that pass the filters, with score 0."""
-        pks = np.unique(ScopePks(self.conn, self.org_id, scope)())
+        pks = np.unique(self.scope_pks(scope)())
         return Hits.of(pks, np.zeros(len(pks)))
 
     def match_leaf(self, node: Node, scope: Scope) -> Hits:
@@ -359,8 +321,11 @@ class Matcher:
             return self.match_image(node, scope)
         raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
 
+    def scope_pks(self, scope: Scope) -> ScopePks:
+        return ScopePks(self.conn, self.searcher.backend.dialect, self.org_id, scope)
+
     def within(self, scope: Scope) -> ScopePks | None:
-        return ScopePks(self.conn, self.org_id, scope) if scope else None
+        return self.scope_pks(scope) if scope else None
 
     def match_image(self, node: nodes.ImageSimilar, scope: Scope) -> Hits:
         """`i~`: cosine with the named image's CLIP vector; an unknown id matches nothing."""
@@ -372,7 +337,7 @@ class Matcher:
             return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
         threshold = clip.image_thresholds.get(node.op, DEFAULT_IMAGE_THRESHOLDS[node.op])
         key: Key = (self.org_id, "clip", clip.name)
-        found = self.search_vectors(key, query, threshold, scope, self.within(scope))
+        found = self.search_vectors(key, query, threshold, self.within(scope))
         return Hits.of(found.pks, found.scores)
 
     def match_text(self, node: nodes.TextFilter, scope: Scope) -> Hits:
@@ -384,96 +349,36 @@ class Matcher:
             threshold = clip.thresholds.get(node.op, CLIP_THRESHOLDS[node.op])
             query = clip.embed_texts([node.text])[0]
             key: Key = (self.org_id, "clip", clip.name)
-            rankings.append(by_score(self.search_vectors(key, query, threshold, scope, within)))
+            rankings.append(by_score(self.search_vectors(key, query, threshold, within)))
         if text is not None:
             threshold = text.thresholds.get(node.op, TEXT_THRESHOLDS[node.op])
             query = text.embed_texts([node.text])[0]
             key = (self.org_id, "caption", text.name)
-            rankings.append(by_score(self.search_vectors(key, query, threshold, scope, within)))
+            rankings.append(by_score(self.search_vectors(key, query, threshold, within)))
         condition = compile_filter(nodes.And(scope), self.org_id) if scope else None
-        rankings.append(rank_fulltext(self.conn, self.org_id, node.text, self.lang, condition))
+        fulltext = self.searcher.backend.fulltext
+        rankings.append(fulltext.rank(self.conn, self.org_id, node.text, self.lang, condition))
         return fuse(rankings)
 
     def search_vectors(
-        self,
-        key: Key,
-        query: NDArray[np.float32],
-        threshold: float,
-        scope: Scope,
-        within: ScopePks | None,
+        self, key: Key, query: NDArray[np.float32], threshold: float, within: ScopePks | None
     ) -> Matches:
-        """The scope's images above the threshold: in memory on SQLite, in the database (pgvector)
-        on PostgreSQL, where other processes write vectors this one never hears of."""
-        if self.conn.dialect.name == "postgresql":
-            statement = select_pks(nodes.And(scope), self.org_id) if scope else None
-            return pgvectors.search(self.conn, key, query, threshold, statement)
-        return self.searcher.vectors.search(key, query, threshold, within)
+        """The scope's images above the threshold (in memory on SQLite, in the database
+        on PostgreSQL, where other processes write vectors this one never hears of)."""
+        embeddings = self.searcher.backend.embeddings
+        return embeddings.search(self.conn, key, query, threshold, within)
 
 
 class ScopePks:
     """The pks of the images that pass a scope, queried once however many rankings ask."""
 
-    def __init__(self, conn: sa.Connection, org_id: int, scope: Scope) -> None:
+    def __init__(self, conn: sa.Connection, dialect: Dialect, org_id: int, scope: Scope) -> None:
         self.conn = conn
+        self.dialect = dialect
         self.statement = select_pks(nodes.And(scope), org_id)
         self.pks: NDArray[np.int64] | None = None
 
     def __call__(self) -> NDArray[np.int64]:
         if self.pks is None:
-            self.pks = fetch_pks(self.conn, self.statement)
+            self.pks = self.dialect.fetch_pks(self.conn, self.statement)
         return self.pks
-
-
-def image_vector(
-    conn: sa.Connection, org_id: int, image_id: str, kind: str, model: str
-) -> NDArray[np.float32] | None:
-    """The stored vector of the organisation's image `image_id`, if it has one of `model`."""
-    statement = (
-        sa.select(embeddings.c.vector)
-        .select_from(embeddings.join(images, images.c.id == embeddings.c.image_pk))
-        .where(
-            images.c.org_id == org_id,
-            images.c.image_id == image_id,
-            embeddings.c.kind == kind,
-            embeddings.c.model == model,
-        )
-    )
-    blob = conn.execute(statement).scalar()
-    return None if blob is None else np.frombuffer(blob, dtype=np.float32)
-
-
-def by_score(matches: Matches) -> NDArray[np.int64]:
-    """Pks best first, ties by pk."""
-    return matches.pks[np.lexsort((matches.pks, -matches.scores))]
-
-
-def fuse(rankings: list[NDArray[np.int64]]) -> Hits:
-    """Reciprocal rank fusion: each ranking adds 1 / (60 + rank) to the images in it."""
-    if not rankings:
-        return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
-    pks = np.concatenate(rankings)
-    weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in rankings])
-    unique, inverse = np.unique(pks, return_inverse=True)
-    scores = np.bincount(inverse, weights=weights, minlength=len(unique))
-    return Hits(unique, np.asarray(scores, dtype=np.float64))
-
-
-def as_contribution(hits: Hits) -> Hits:
-    """Replace scores by 1 / (60 + rank): how one of several similarity filters counts."""
-    order = np.lexsort((hits.pks, -hits.scores))
-    ranks = np.empty(len(hits), dtype=np.float64)
-    ranks[order] = np.arange(1, len(hits) + 1)
-    return Hits(hits.pks, 1.0 / (RRF_K + ranks))
-
-
-def intersect(a: Hits, b: Hits) -> Hits:
-    common, in_a, in_b = np.intersect1d(a.pks, b.pks, assume_unique=True, return_indices=True)
-    return Hits(common, a.scores[in_a] + b.scores[in_b])
-
-
-def unite(parts: list[Hits]) -> Hits:
-    pks = np.concatenate([part.pks for part in parts])
-    scores = np.concatenate([part.scores for part in parts])
-    unique, inverse = np.unique(pks, return_inverse=True)
-    summed = np.bincount(inverse, weights=scores, minlength=len(unique))
-    return Hits(unique, np.asarray(summed, dtype=np.float64))

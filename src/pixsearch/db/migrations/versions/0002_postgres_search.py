@@ -12,7 +12,7 @@ model (512 for CLIP ViT-B/32, 384 for MiniLM captions, others for other models),
 typed `vector(512)` column per kind would need a migration for every new model size. An
 HNSW index needs a fixed dimension, so it is a partial expression index per dimension,
 `(embedding::vector(d))` where `vector_dims(embedding) = d`, created by the apply step when
-a dimension is first stored (`pixsearch.search.pgvectors.ensure_hnsw_index`).
+a dimension is first stored (`pixsearch.index.pgvector.ensure_hnsw_index`).
 
 The column's storage is MAIN: pgvector's default, EXTERNAL, moves every vector past 2 KB
 (512 dimensions) into the TOAST table, and exact search then reads each row through the
@@ -33,7 +33,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# Python's fold (pixsearch.images.text): NFKD of the case-folded text without combining
+# Python's fold (pixsearch.vocabulary.text): NFKD of the case-folded text without combining
 # marks. PostgreSQL has no unaccent here (not in every build); these ranges are the
 # combining marks of Latin, Greek and Cyrillic text. lower() is casefold() but for ß.
 FUNCTIONS = r"""
@@ -88,7 +88,7 @@ def backfill_embeddings(bind: sa.Connection) -> None:
         )
     dims = bind.exec_driver_sql("SELECT DISTINCT vector_dims(embedding) FROM embeddings")
     for (dim,) in dims.fetchall():
-        bind.exec_driver_sql(  # the name and form of derived.ensure_hnsw_index
+        bind.exec_driver_sql(  # the name and form of index.pgvector.ensure_hnsw_index
             f"CREATE INDEX ix_embeddings_hnsw_{int(dim)} ON embeddings USING hnsw "
             f"((embedding::vector({int(dim)})) vector_cosine_ops) "
             f"WHERE vector_dims(embedding) = {int(dim)}"

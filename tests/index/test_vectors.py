@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from pixsearch.db.engine import writer
 from pixsearch.db.tables import embeddings
-from pixsearch.images import derived
-from pixsearch.operations.apply import Applied
-from pixsearch.search import vectors as vectors_module
-from pixsearch.search.vectors import VectorIndex
+from pixsearch.index import vectors as vectors_module
+from pixsearch.index.embeddings import SQLiteEmbeddings
+from pixsearch.index.vectors import VectorIndex
+from pixsearch.vocabulary.operations import Applied
 from tests.search.conftest import add_images, make_engine, unit
 
 DIM = 16
@@ -161,7 +161,7 @@ def test_a_change_committed_during_the_load_is_not_lost(
             return
         done.set()
         with writer(engine).begin() as other:
-            derived.store_embeddings(other, 1, [(c, "clip", MODEL, late)])
+            SQLiteEmbeddings(engine).store(other, 1, [(c, "clip", MODEL, late)])
             other.execute(sa.delete(embeddings).where(embeddings.c.image_pk == a))
         index.apply(Applied(1, vectors=[(c, "clip", MODEL, late), (a, "clip", "", None)]))
 

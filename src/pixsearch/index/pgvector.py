@@ -1,4 +1,4 @@
-"""Vector search in PostgreSQL with pgvector: the vectors in the database, not in memory.
+"""The embeddings index in PostgreSQL with pgvector: the vectors in the database, not in memory.
 
 Several API processes share one database on PostgreSQL, and an in-memory index fed by
 the in-process apply callback would miss vectors written by other worker processes; so
@@ -7,7 +7,7 @@ each search reads the `embedding` column (migration 0002) in the request's trans
 A similarity filter wants every image of the filter's set with cosine similarity
 (1 - pgvector's cosine distance) >= the threshold, exactly as the in-memory index does:
 
-- HNSW (the per-dimension partial index of `derived.ensure_hnsw_index`): the
+- HNSW (the per-dimension partial index of `ensure_hnsw_index`): the
   `HNSW_EF_SEARCH` nearest vectors, then the filter (organisation, kind, model and the
   formula's metadata filters) on them. pgvector 0.6 has no iterative scan, so the answer
   is complete only when it reaches past the threshold: when at least one returned vector
@@ -28,10 +28,9 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.types import UserDefinedType
 
+from pixsearch.db.functions import Condition
 from pixsearch.db.tables import embeddings
-from pixsearch.images.derived import hnsw_index_name, vector_text
-from pixsearch.search.compiler import Condition
-from pixsearch.search.vectors import Key, Matches
+from pixsearch.index.vectors import Key, Matches
 
 # Candidates of one HNSW scan (hnsw.ef_search, set per query; also the LIMIT).
 # bench/pg_search.py, 100k 512-d vectors: recall@10 1.0 without filter at 40, 100 and 200;
@@ -45,6 +44,48 @@ EXACT_BELOW_SELECTIVITY = 0.05
 EXACT_MAX_ROWS = 2000
 # Float slack on the distance bound in SQL; the threshold itself is applied in NumPy.
 SLACK = 1e-5
+
+
+INSERT_WITH_PGVECTOR = sa.text(
+    "INSERT INTO embeddings (image_pk, kind, org_id, model, vector, embedding) "
+    "VALUES (:image_pk, :kind, :org_id, :model, :vector, CAST(:embedding AS vector))"
+)
+
+
+def insert_vectors(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert embedding rows with their pgvector column; index each new dimension."""
+    for row in rows:
+        row["embedding"] = vector_text(np.frombuffer(row["vector"], np.float32))
+    conn.execute(INSERT_WITH_PGVECTOR, rows)
+    for dim in {len(row["vector"]) // 4 for row in rows}:
+        ensure_hnsw_index(conn, dim)
+
+
+def vector_text(vector: NDArray[np.float32]) -> str:
+    """pgvector's text form of a vector."""
+    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+
+
+def hnsw_index_name(dim: int) -> str:
+    return f"ix_embeddings_hnsw_{int(dim)}"
+
+
+def ensure_hnsw_index(conn: sa.Connection, dim: int) -> None:
+    """Create the HNSW index of vectors of `dim` dimensions the first time one is stored.
+
+    A partial expression index per dimension, since the column is untyped (migration
+    0002 says why). Its first vectors are the ones of this transaction, so the build is
+    instant; the advisory lock keeps two workers from creating it at once.
+    """
+    name = hnsw_index_name(dim)
+    if conn.exec_driver_sql("SELECT to_regclass(%s)", (name,)).scalar() is not None:
+        return
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(2, int(dim))))
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
+        f"((embedding::vector({int(dim)})) vector_cosine_ops) "
+        f"WHERE vector_dims(embedding) = {int(dim)}"
+    )
 
 
 class Vector(UserDefinedType[str]):

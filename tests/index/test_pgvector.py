@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.tables import images, organisations
-from pixsearch.images import derived
-from pixsearch.search import pgvectors
+from pixsearch.index import pgvector as pgvectors
+from pixsearch.index.embeddings import PostgresEmbeddings
 from pixsearch.search.compiler import select_pks
 from pixsearch.search.parser import parse_formula
 from tests.postgres import PostgresCluster, no_postgres
@@ -46,7 +46,7 @@ def filled(postgres: PostgresCluster | None) -> Iterator[tuple[sa.Engine, np.nda
                 for i in range(SIZE)
             ]
             conn.execute(sa.insert(images), rows)
-            derived.store_embeddings(
+            PostgresEmbeddings(engine).store(
                 conn, 1, [(i + 1, "clip", "tiny", vectors[i]) for i in range(SIZE)]
             )
         with engine.begin() as conn:

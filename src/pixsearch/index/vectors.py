@@ -1,4 +1,4 @@
-"""Exact vector search in memory: one float32 matrix per (organisation, kind, model).
+"""The embeddings index in memory (SQLite): one float32 matrix per (organisation, kind, model).
 
 A slot is loaded from `embeddings` on its first search and then follows the database
 through `apply`, the callback the operation engine calls after each committed operation.
@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from pixsearch.db.tables import embeddings
-from pixsearch.operations.apply import Applied
+from pixsearch.vocabulary.operations import Applied
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,44 @@
+"""Everything that differs between SQLite and PostgreSQL, chosen once when resources open.
+
+One `Backend` per engine bundles the plain-SQL `Dialect` (queue locks, notifications,
+statistics, SQL functions, pk sets) and the engine classes of the derived indexes that
+differ (full text, embeddings); the set-term index is the same SQL on both. Nothing else
+asks which engine it runs on (the way `huey.storage` keeps one storage class per engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from pixsearch.db.dialect import Dialect, dialect_of
+from pixsearch.index.embeddings import Embeddings, PostgresEmbeddings, SQLiteEmbeddings
+from pixsearch.index.fulltext import FullText, PostgresFullText, SQLiteFullText
+
+# The index classes of each engine, by the dialect's name.
+INDEXES: dict[str, tuple[type[FullText], type[Embeddings]]] = {
+    "sqlite": (SQLiteFullText, SQLiteEmbeddings),
+    "postgresql": (PostgresFullText, PostgresEmbeddings),
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    dialect: Dialect
+    fulltext: FullText
+    embeddings: Embeddings
+
+    @property
+    def name(self) -> str:
+        return self.dialect.name
+
+    def close(self) -> None:
+        self.embeddings.close()
+
+
+def open_backend(engine: sa.Engine) -> Backend:
+    """The backend of the engine's database (close it after use)."""
+    dialect = dialect_of(engine)
+    fulltext, embeddings = INDEXES[dialect.name]
+    return Backend(dialect, fulltext(), embeddings(engine))

@@ -1,0 +1,218 @@
+"""The full-text index: BM25 (SQLite) or cover density (PostgreSQL) over the textual fields.
+
+Write half (inside the apply transaction): each image's title, headline, caption,
+alt_text, keywords and label fields. On SQLite that is a row of the FTS5 table
+`images_fts` (rowid = images.id; unicode61 folding case and accents). On PostgreSQL the
+table of that name holds one `tsvector` per image, built here from the same folded words
+(no text search configuration, parser or locale in between), each position weighted by
+its column (GIN index).
+
+Read half (`rank_fulltext`, for `t~`): the words of the text, each quoted (so nothing a
+user types is query syntax), joined with OR: the images that have more of the rarer words
+rank first. Common words of the query's language are left out, unless the text has
+nothing else, so that "a red car" does not match every image that says "a". PostgreSQL
+has no BM25: `ts_rank_cd` ranks, with the BM25 column weights as tsvector weights A, B, C,
+so ranks (not matches) may differ from SQLite's.
+
+`SQLiteFullText` and `PostgresFullText` are the two engines behind one interface.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR
+
+from pixsearch.db.bulk import chunked
+from pixsearch.db.functions import Condition
+from pixsearch.db.tables import images
+from pixsearch.vocabulary.fields import LABEL_FIELDS, LIST_FIELDS, PROSE_FIELDS
+from pixsearch.vocabulary.text import fold, folded_words
+
+MAX_TERMS = 64
+# BM25 weight of each column of images_fts, in order: a word in the title counts most.
+WEIGHTS = (3.0, 2.0, 1.0, 1.0, 2.0, 1.0)  # title, headline, caption, alt_text, keywords, labels
+# tsvector weight of each column: A for the title, B for headline and keywords, C for the
+# rest; TS_WEIGHTS gives A, B, C the BM25 weights 3, 2, 1 of WEIGHTS.
+TSVECTOR_WEIGHTS = ("A", "B", "C", "C", "B", "C")
+# ts_rank_cd weights of D, C, B, A: the BM25 weights 1, 2, 3 of WEIGHTS, scaled to 1.
+TS_WEIGHTS = "{0, 0.3333, 0.6667, 1}"
+MAX_POSITION = 16383  # tsvector positions stop here
+MAX_POSITIONS_PER_WORD = 256
+MAX_LEXEME_BYTES = 2046
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS: dict[str, frozenset[str]] = {
+    "en": words(
+        "a an the and or of in on at to for with by from is are was were be it its this that "
+        "these those as into over under near some any very"
+    ),
+    "es": words(
+        "el la los las un una unos unas y o de del en con por para a al es son que se su sus "
+        "lo como"
+    ),
+    "pt": words(
+        "o a os as um uma uns umas e ou de do da dos das em no na nos nas com por para ao que "
+        "se seu sua é"
+    ),
+    "fr": words(
+        "le la les l un une des et ou de du d en au aux avec par pour sur dans est sont que qui "
+        "ce cette ces"
+    ),
+    "ru": words("и в во не на с со по к ко у о об от до из за для или а но это как что"),
+}
+
+fts = sa.table("images_fts", sa.column("rowid", sa.Integer), sa.column("document", TSVECTOR))
+
+
+# --- Write half ----------------------------------------------------------------------------
+
+
+def fulltext_columns(fields: dict[str, Any]) -> tuple[str, ...]:
+    """The indexed text of an image: the prose fields, then the lists, then the labels."""
+    prose = tuple(fields.get(name) or "" for name in PROSE_FIELDS)
+    lists = " ".join(" ".join(fields.get(name) or ()) for name in LIST_FIELDS)
+    labels = " ".join(str(fields.get(name) or "") for name in LABEL_FIELDS)
+    return (*prose, lists, labels)
+
+
+def tsvector_text(columns: tuple[str, ...]) -> str:
+    """A tsvector literal of the folded words of the columns, weighted by column."""
+    positions: dict[str, list[str]] = {}
+    position = 0
+    for text, weight in zip(columns, TSVECTOR_WEIGHTS, strict=True):
+        for word in folded_words(text):
+            position = min(position + 1, MAX_POSITION)
+            found = positions.setdefault(word, [])
+            if len(found) < MAX_POSITIONS_PER_WORD and len(word.encode()) <= MAX_LEXEME_BYTES:
+                found.append(f"{position}{weight}")
+    return " ".join(
+        "'" + word.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(found)
+        for word, found in positions.items()
+        if found
+    )
+
+
+# --- Read half -----------------------------------------------------------------------------
+
+
+def query_terms(text: str, lang: str) -> list[str]:
+    """The distinct words of `text`, without the language's common words unless only those."""
+    found = list(dict.fromkeys(_WORD.findall(text)))
+    stop = STOPWORDS.get(lang, frozenset())
+    kept = [word for word in found if fold(word) not in stop] or found
+    return kept[:MAX_TERMS]
+
+
+def match_expression(terms: list[str]) -> str:
+    """An FTS5 query that matches any of the terms, each a quoted string."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def tsquery_text(terms: list[str]) -> str:
+    """A tsquery literal matching any of the folded terms (quoted lexemes, no parser)."""
+    folded = dict.fromkeys(fold(term) for term in terms)
+    return " | ".join("'" + term.replace("\\", "\\\\").replace("'", "''") + "'" for term in folded)
+
+
+def as_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
+    return np.array([row[0] for row in conn.execute(statement)], dtype=np.int64)
+
+
+# --- The two engines -----------------------------------------------------------------------
+
+
+class FullText(ABC):
+    """The full-text index of one engine."""
+
+    def replace(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Rewrite the full-text rows of the images given as (pk, fields)."""
+        self.delete(conn, [pk for pk, _ in rows])
+        self.insert(conn, rows)
+
+    @abstractmethod
+    def insert(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Add the rows of images that have none."""
+
+    @abstractmethod
+    def delete(self, conn: sa.Connection, pks: Sequence[int]) -> None:
+        """Drop the rows of these images."""
+
+    def rank(
+        self, conn: sa.Connection, org_id: int, text: str, lang: str, scope: Condition | None
+    ) -> NDArray[np.int64]:
+        """Pks of the organisation's images that match `text` (and `scope`), best first."""
+        terms = query_terms(text, lang)
+        if not terms:
+            return np.zeros(0, dtype=np.int64)
+        statement = self.ranked(terms).where(images.c.org_id == org_id)
+        if scope is not None:
+            statement = statement.where(scope)
+        return as_pks(conn, statement)
+
+    @abstractmethod
+    def ranked(self, terms: list[str]) -> sa.Select[Any]:
+        """SELECT the pks of images with any of the terms, best first, ties by pk."""
+
+
+class SQLiteFullText(FullText):
+    """FTS5, BM25 order (lower bm25() is better)."""
+
+    def insert(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        conn.exec_driver_sql(
+            "INSERT INTO images_fts(rowid, title, headline, caption, alt_text, keywords, labels) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(pk, *fulltext_columns(fields)) for pk, fields in rows],
+        )
+
+    def delete(self, conn: sa.Connection, pks: Sequence[int]) -> None:
+        for part in chunked(pks):
+            conn.exec_driver_sql(
+                f"DELETE FROM images_fts WHERE rowid IN ({','.join('?' * len(part))})", tuple(part)
+            )
+
+    def ranked(self, terms: list[str]) -> sa.Select[Any]:
+        table: sa.ColumnElement[Any] = sa.literal_column("images_fts")
+        rank = sa.func.bm25(table, *WEIGHTS)
+        return (
+            sa.select(fts.c.rowid)
+            .select_from(fts.join(images, images.c.id == fts.c.rowid))
+            .where(table.op("MATCH")(match_expression(terms)))
+            .order_by(rank, fts.c.rowid)
+        )
+
+
+class PostgresFullText(FullText):
+    """tsvectors under a GIN index, ts_rank_cd order (higher is better)."""
+
+    def insert(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        documents = [(pk, tsvector_text(fulltext_columns(fields))) for pk, fields in rows]
+        conn.exec_driver_sql(
+            "INSERT INTO images_fts (rowid, document) VALUES (%s, %s::tsvector)", documents
+        )
+
+    def delete(self, conn: sa.Connection, pks: Sequence[int]) -> None:
+        for part in chunked(pks):
+            conn.exec_driver_sql("DELETE FROM images_fts WHERE rowid = ANY(%s)", (list(part),))
+
+    def ranked(self, terms: list[str]) -> sa.Select[Any]:
+        query = sa.cast(sa.literal(tsquery_text(terms), sa.Text), TSQUERY)
+        weights = sa.cast(sa.literal(TS_WEIGHTS, sa.Text), ARRAY(REAL))
+        rank = sa.func.ts_rank_cd(weights, fts.c.document, query)
+        return (
+            sa.select(fts.c.rowid)
+            .select_from(fts.join(images, images.c.id == fts.c.rowid))
+            .where(fts.c.document.op("@@", is_comparison=True)(query))
+            .order_by(rank.desc(), fts.c.rowid)
+        )
