@@ -11,11 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pixsearch import __version__
+from pixsearch.background import run_background
 from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
 from pixsearch.images.router import router as images_router
-from pixsearch.operations.background import run_background
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
 from pixsearch.search.router import router as search_router

@@ -1,14 +1,29 @@
-"""Annotated dependencies: the resources of the lifespan, and the caller's organisation."""
+"""Annotated dependencies: narrow parts of the lifespan's resources, one database connection
+per request (read or write), and the caller's organisation.
+
+Routers take what they use (SettingsDep, BackendDep, ReadConnDep, ...), never the whole
+`Resources`. A connection dependency is closed when the handler returns, before the
+response is sent (scope "function"); handlers that use one are plain functions, which
+FastAPI runs in its thread pool.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from pixsearch.backend import Backend
+from pixsearch.config import Settings
+from pixsearch.db.engine import writer
+from pixsearch.images.writes import Submitter
+from pixsearch.operations.waiter import Waiter
 from pixsearch.resources import Resources
+from pixsearch.runtimes.registry import Models
 from pixsearch.tenants.service import Organisation, authenticate, hash_key
 
 KEY_CACHE_S = 5.0  # a revoked key stops working within this many seconds
@@ -20,6 +35,51 @@ async def get_resources(request: Request) -> Resources:
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+async def get_backend(resources: ResourcesDep) -> Backend:
+    return resources.backend
+
+
+async def get_models(resources: ResourcesDep) -> Models:
+    return resources.models
+
+
+async def get_waiter(resources: ResourcesDep) -> Waiter:
+    return resources.waiter
+
+
+async def get_submitter(resources: ResourcesDep) -> Submitter:
+    return Submitter(
+        resources.enqueuer,
+        resources.waiter,
+        resources.work_queued,
+        resources.settings.wait_timeout_s,
+    )
+
+
+def read_connection(resources: ResourcesDep) -> Iterator[sa.Connection]:
+    with resources.engine.connect() as conn:
+        yield conn
+
+
+def write_connection(resources: ResourcesDep) -> Iterator[sa.Connection]:
+    """A connection whose transactions (`with conn.begin():`) take the write lock at BEGIN."""
+    with writer(resources.engine).connect() as conn:
+        yield conn
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+BackendDep = Annotated[Backend, Depends(get_backend)]
+ModelsDep = Annotated[Models, Depends(get_models)]
+WaiterDep = Annotated[Waiter, Depends(get_waiter)]
+SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
+ReadConnDep = Annotated[sa.Connection, Depends(read_connection, scope="function")]
+WriteConnDep = Annotated[sa.Connection, Depends(write_connection, scope="function")]
 
 
 class KeyCache:
@@ -45,17 +105,18 @@ async def get_organisation(
     resources: ResourcesDep,
     api_key: Annotated[str | None, Header(alias="API-Key", include_in_schema=False)] = None,
 ) -> Organisation:
+    """The key's organisation; the database is read only when the key is not cached."""
     cache: KeyCache = request.app.state.key_cache
     digest = hash_key(api_key or "")
     org = cache.get(digest)
     if org is None:
-        org = await run_in_threadpool(_authenticate, resources, api_key)
+        org = await run_in_threadpool(_authenticate, resources.engine, api_key)
         cache.put(digest, org)
     return org
 
 
-def _authenticate(resources: Resources, api_key: str | None) -> Organisation:
-    with resources.engine.connect() as conn:
+def _authenticate(engine: sa.Engine, api_key: str | None) -> Organisation:
+    with engine.connect() as conn:
         return authenticate(conn, api_key)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -24,8 +25,10 @@ from pixsearch.vocabulary.operations import Applied
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resources:
+    """Complete when opened: nothing is set on it afterwards."""
+
     settings: Settings
     engine: sa.Engine
     backend: Backend
@@ -35,10 +38,15 @@ class Resources:
     captions: CaptionEncoder | None
     waiter: Waiter
     enqueuer: Enqueuer
-    # Set by whoever runs workers in this process, so a new operation starts at once.
-    wake_workers: Callable[[], None] = field(default=lambda: None)
+    # Set when an operation is queued in this process (or another one, through LISTEN);
+    # the worker of this process, if it runs one, waits on it.
+    work_queued: asyncio.Event
     # Called after each applied operation: in-memory search indexes follow the database.
-    on_applied: list[Callable[[Applied], None]] = field(default_factory=list)
+    on_applied: tuple[Callable[[Applied], None], ...]
+
+    def wake_workers(self) -> None:
+        """Have this process's worker look for work now."""
+        self.work_queued.set()
 
 
 @asynccontextmanager
@@ -67,9 +75,10 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 models=models,
                 pipeline=pipeline,
                 captions=build_captions(models, settings.inference_batch),
-                waiter=Waiter(settings.worker_poll_s),
+                waiter=Waiter(engine, settings.worker_poll_s),
                 enqueuer=enqueuer,
-                on_applied=[backend.embeddings.follow],
+                work_queued=asyncio.Event(),
+                on_applied=(backend.embeddings.follow,),
             )
     finally:
         enqueuer.close()

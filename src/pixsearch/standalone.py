@@ -6,8 +6,8 @@ import asyncio
 import logging
 import signal
 
+from pixsearch.background import run_background
 from pixsearch.config import Settings
-from pixsearch.operations.background import run_background
 from pixsearch.resources import open_resources
 
 log = logging.getLogger(__name__)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import sqlalchemy as sa
 
-from pixsearch.backend import open_backend
-from pixsearch.config import Settings
 from pixsearch.db.dialect import dialect_of
 from pixsearch.db.tables import operations
 from pixsearch.operations import store
@@ -15,14 +11,6 @@ from pixsearch.operations.housekeeping import optimize, purge_old
 from tests.operations.test_store import claim, enqueue
 
 DAY_MS = 86_400_000
-
-
-def resources(engine: sa.Engine, retention_days: float = 1.0) -> SimpleNamespace:
-    return SimpleNamespace(
-        engine=engine,
-        backend=open_backend(engine),
-        settings=Settings(ops_retention_days=retention_days),
-    )
 
 
 def test_purge_removes_only_finished_operations_past_retention(engine: sa.Engine) -> None:
@@ -41,7 +29,7 @@ def test_purge_removes_only_finished_operations_past_retention(engine: sa.Engine
             .where(operations.c.id == old)
             .values(finished_at=finished_at - 2 * DAY_MS)
         )
-    assert purge_old(resources(engine)) == 1  # type: ignore[arg-type]
+    assert purge_old(engine, retention_days=1.0) == 1
     with engine.begin() as conn:
         left = set(conn.execute(sa.select(operations.c.id)).scalars())
     assert left == {recent, queued}
@@ -50,7 +38,7 @@ def test_purge_removes_only_finished_operations_past_retention(engine: sa.Engine
 def test_optimize_gives_sqlite_planner_statistics(engine: sa.Engine) -> None:
     for _ in range(3):
         enqueue(engine, 1)  # ANALYZE leaves empty tables out
-    optimize(resources(engine))  # type: ignore[arg-type]
+    optimize(engine, dialect_of(engine))
     if engine.dialect.name != "sqlite":
         return  # PostgreSQL's autovacuum analyses; nothing to do, nothing to fail
     with engine.begin() as conn:

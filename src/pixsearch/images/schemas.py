@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -118,15 +118,27 @@ class ImageFields(BaseModel):
 
 
 class ImageBody(ImageFields):
-    """A single-image body. `id` may repeat the path's id but must then equal it."""
+    """A single-image body of PATCH. `id` may repeat the path's id but must then equal it."""
 
     id: ImageId | None = Field(None, description="Optional; must equal the path's id.")
 
 
+class NewImageBody(ImageBody):
+    """A single-image body of POST and PUT: `src` is required."""
+
+    src: HttpUrl | None = Field(description="Where the image is downloaded from.")
+
+
 class BatchImage(ImageFields):
-    """One item of a batch write: `id` is required."""
+    """One item of a batch PATCH: `id` is required."""
 
     id: ImageId = Field(description="The image's id.")
+
+
+class NewBatchImage(BatchImage):
+    """One item of a batch POST or PUT: `id` and `src` are required."""
+
+    src: HttpUrl | None = Field(description="Where the image is downloaded from.")
 
 
 class BatchDelete(BaseModel):
@@ -143,4 +155,38 @@ class Accepted(BaseModel):
     msg: str = Field(description="Human-readable summary.")
 
 
-Method = Literal["add", "upd", "del"]
+class Image(BaseModel):
+    """An image as the API returns it: only the fields asked for, when `fields` is given."""
+
+    image_id: str | None = Field(None, description="The image's id.")
+    src: str | None = Field(None, description="Where the image was downloaded from.")
+    url_img_watermark: str | None = Field(None, description="Watermarked version's URL.")
+    url_img_thumbnail: str | None = Field(None, description="Thumbnail URL.")
+    title: str | None = Field(None, description="Title.")
+    headline: str | None = Field(None, description="Headline.")
+    caption: str | None = Field(None, description="Caption.")
+    alt_text: str | None = Field(None, description="Alternative text.")
+    ai_generated: bool | None = Field(None, description="Made by a generative model.")
+    model_release: bool | None = Field(None, description="A model release is on file.")
+    property_release: bool | None = Field(None, description="A property release is on file.")
+    nsfw: bool | None = Field(None, description="Not safe for work.")
+    status: str | None = Field(None, description="Status.")
+    location: str | None = Field(None, description="Location.")
+    city: str | None = Field(None, description="City.")
+    country: str | None = Field(None, description="Country.")
+    event: str | None = Field(None, description="Event.")
+    author: str | None = Field(None, description="Author.")
+    provider: str | None = Field(None, description="Provider.")
+    shot: str | None = Field(None, description="Shot.")
+    scene: str | None = Field(None, description="Scene.")
+    technique: str | None = Field(None, description="Technique.")
+    medium: str | None = Field(None, description="Medium.")
+    date: str | None = Field(None, description="YYYY-MM-DD.")
+    keywords: list[str] | None = Field(None, description="Keywords.")
+    categories: list[str] | None = Field(None, description="Categories.")
+    collections: list[str] | None = Field(None, description="Collections.")
+    width: int | None = Field(None, description="Width in pixels (computed).")
+    height: int | None = Field(None, description="Height in pixels (computed).")
+    aspect_ratio: float | None = Field(None, description="Width / height (computed).")
+    orientation: str | None = Field(None, description="landscape, portrait or square (computed).")
+    n_faces: int | None = Field(None, description="Faces detected (computed).")

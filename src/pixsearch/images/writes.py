@@ -1,14 +1,18 @@
-"""Turning write requests into queued operations."""
+"""Turning write requests into queued operations, and answering them (202, or 200 with the
+finished operation under wait=true)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pixsearch.errors import InvalidInput
-from pixsearch.images.schemas import BatchDelete, BatchImage, ImageBody, check_image_id
-from pixsearch.resources import Resources
+from pixsearch.images.schemas import Accepted, BatchDelete, BatchImage, ImageBody, check_image_id
+from pixsearch.operations.enqueuer import Enqueuer
+from pixsearch.operations.schemas import Operation
+from pixsearch.operations.waiter import Waiter
 from pixsearch.vocabulary.operations import NewItem, NewOperation
 
 METHOD_OF_MODE = {"add": "add", "put": "upd", "patch": "upd", "del": "del"}
@@ -66,20 +70,46 @@ def _check_src(mode: str, fields: dict[str, Any], loc: tuple[str | int, ...]) ->
         raise InvalidInput((*loc, "src"), "src cannot be cleared", "value_error")
 
 
-async def submit(
-    resources: Resources, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
-) -> int:
-    """Queue the operation (one transaction, shared with concurrent ones); return its id."""
-    return await resources.enqueuer.submit(
-        NewOperation(
-            org_id=org_id,
-            method=METHOD_OF_MODE[mode],
-            mode=mode,
-            items=items,
-            wait=flags.wait,
-            urgent=flags.urgent,
-            strict=flags.strict,
-            subset=flags.subset,
-            lang=flags.lang,
-        )
+ACCEPTED_MSG = {
+    "add": "Images addition accepted, processing in progress.",
+    "put": "Images update accepted, processing in progress.",
+    "patch": "Images update accepted, processing in progress.",
+    "del": "Images deletion accepted, processing in progress.",
+}
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """What a write needs: the enqueuer, the waiter, and the local workers' wake-up."""
+
+    enqueuer: Enqueuer
+    waiter: Waiter
+    work_queued: asyncio.Event
+    wait_timeout_s: float
+
+    async def submit(
+        self, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
+    ) -> Operation | Accepted:
+        """Queue the operation; wait for it when asked, up to the wait limit."""
+        op_id = await self.enqueuer.submit(new_operation(org_id, mode, items, flags))
+        self.work_queued.set()
+        if flags.wait:
+            found = await self.waiter.finished_operation(org_id, op_id, self.wait_timeout_s)
+            if found is not None:
+                return Operation.model_validate(found)
+        return Accepted(operation_id=op_id, n_total=len(items), msg=ACCEPTED_MSG[mode])
+
+
+def new_operation(org_id: int, mode: str, items: list[NewItem], flags: WriteFlags) -> NewOperation:
+    """The operation a write queues (one transaction, shared with concurrent ones)."""
+    return NewOperation(
+        org_id=org_id,
+        method=METHOD_OF_MODE[mode],
+        mode=mode,
+        items=items,
+        wait=flags.wait,
+        urgent=flags.urgent,
+        strict=flags.strict,
+        subset=flags.subset,
+        lang=flags.lang,
     )

@@ -6,36 +6,39 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import sqlalchemy as sa
 from anyio import to_thread
 
 from pixsearch.db.clock import now_ms
+from pixsearch.db.dialect import Dialect
 from pixsearch.db.engine import writer
 from pixsearch.operations import store
-from pixsearch.resources import Resources
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY_S = 3600.0
 
 
-async def housekeep_periodically(resources: Resources) -> None:
+async def housekeep_periodically(
+    engine: sa.Engine, dialect: Dialect, retention_days: float
+) -> None:
     while True:
         try:
-            removed = await to_thread.run_sync(purge_old, resources)
+            removed = await to_thread.run_sync(purge_old, engine, retention_days)
             if removed:
                 log.info("purged %d finished operation(s)", removed)
-            await to_thread.run_sync(optimize, resources)  # after the purge: fewer rows
+            await to_thread.run_sync(optimize, engine, dialect)  # after the purge: fewer rows
         except Exception:
             log.exception("housekeeping failed; will try again")
         await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
 
-def purge_old(resources: Resources) -> int:
-    cutoff = now_ms() - int(resources.settings.ops_retention_days * 86_400_000)
-    with writer(resources.engine).begin() as conn:
+def purge_old(engine: sa.Engine, retention_days: float) -> int:
+    cutoff = now_ms() - int(retention_days * 86_400_000)
+    with writer(engine).begin() as conn:
         return store.purge_finished(conn, cutoff)
 
 
-def optimize(resources: Resources) -> None:
+def optimize(engine: sa.Engine, dialect: Dialect) -> None:
     """Refresh the planner's statistics where the engine does not (SQLite's ANALYZE)."""
-    with writer(resources.engine).begin() as conn:
-        resources.backend.dialect.optimize(conn)
+    with writer(engine).begin() as conn:
+        dialect.optimize(conn)

@@ -48,6 +48,7 @@ class Worker:
         concurrency: int = 4,
         on_applied: Sequence[OnApplied] = (),
         on_finished: Callable[[int], None] | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.engine = engine
         self.writer = writer(engine)
@@ -59,7 +60,7 @@ class Worker:
         self.on_applied = list(on_applied)
         self.on_finished = on_finished
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._wake = asyncio.Event()
+        self._wake = wake if wake is not None else asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:

@@ -5,21 +5,28 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from pixsearch.deps import OrgDep, ResourcesDep
-from pixsearch.resources import Resources
-from pixsearch.search.schemas import FacetName, FieldName, Lang, SearchAnswer, SortBy, SortOrder
-from pixsearch.search.service import Page, Searcher, SearchParams, search_images
+from pixsearch.deps import BackendDep, ModelsDep, OrgDep, ReadConnDep
+from pixsearch.schemas import error_answers
+from pixsearch.search.schemas import FacetName, SearchAnswer, SortBy, SortOrder
+from pixsearch.search.service import Searcher, SearchParams, search_images
+from pixsearch.vocabulary.fields import FieldName, Lang
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/imgs", summary="Search images", responses={200: {"model": SearchAnswer}})
-async def search(
+@router.get(
+    "/imgs",
+    response_model=SearchAnswer,
+    response_model_exclude_unset=True,
+    responses=error_answers(401, 422),
+    summary="Search images",
+)
+def search(
     org: OrgDep,
-    res: ResourcesDep,
+    conn: ReadConnDep,
+    backend: BackendDep,
+    models: ModelsDep,
     q: Annotated[str, Query(description="The formula (docs/query-language.md); empty: all.")] = "",
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Results per page.")] = 50,
@@ -34,7 +41,7 @@ async def search(
     facet_limit: Annotated[int, Query(ge=1, le=1000, description="Values listed per facet.")] = 20,
     count: Annotated[bool, Query(description="Count all hits.")] = True,
     lang: Annotated[Lang, Query(description="Language of the query text.")] = "en",
-) -> JSONResponse:
+) -> SearchAnswer:
     params = SearchParams(
         q=q,
         page=page,
@@ -47,11 +54,8 @@ async def search(
         count=count,
         lang=lang,
     )
-    page_ = await run_in_threadpool(_search, res, org.id, params)
-    return JSONResponse({"results": page_.results, "count": page_.count, "facets": page_.facets})
-
-
-def _search(res: Resources, org_id: int, params: SearchParams) -> Page:
-    searcher = Searcher(res.backend, res.models.clip, res.models.text)
-    with res.engine.connect() as conn:
-        return search_images(conn, searcher, org_id, params)
+    searcher = Searcher(backend, models.clip, models.text)
+    found = search_images(conn, searcher, org.id, params)
+    return SearchAnswer.model_validate(
+        {"results": found.results, "count": found.count, "facets": found.facets}
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from pixsearch.images.schemas import Image
 from pixsearch.vocabulary.fields import (
     BOOL_FIELDS,
     COMPUTED_FIELDS,
@@ -13,7 +14,6 @@ from pixsearch.vocabulary.fields import (
     LABEL_FIELDS,
     LIST_FIELDS,
     PROSE_FIELDS,
-    READABLE_FIELDS,
     URL_FIELDS,
 )
 
@@ -36,13 +36,10 @@ FACET_FIELDS = (
     *LABEL_FIELDS,
     *LIST_FIELDS,
 )
-LANGS = ("en", "es", "pt", "fr", "ru")
 
 SortBy = Literal["", "similarity", "sim", *SORT_FIELDS]  # type: ignore[valid-type]
 SortOrder = Literal["asc", "desc"]
-FieldName = Literal[READABLE_FIELDS]  # type: ignore[valid-type]
 FacetName = Literal[FACET_FIELDS]  # type: ignore[valid-type]
-Lang = Literal[LANGS]  # type: ignore[valid-type]
 
 
 class FacetValue(BaseModel):
@@ -52,10 +49,16 @@ class FacetValue(BaseModel):
     count: int = Field(description="Hits with this value.")
 
 
+class Hit(Image):
+    """An image of the results; `score` only when the formula has a similarity filter."""
+
+    score: float | None = Field(None, description="Higher is better.")
+
+
 class SearchAnswer(BaseModel):
     """One page of hits, their total, and the facets of all hits."""
 
-    results: list[dict[str, Any]] = Field(
+    results: list[Hit] = Field(
         description="Images, projected to `fields` when given; each with `score` (higher is "
         "better) when the formula has a similarity filter."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 URL_FIELDS = ("src", "url_img_watermark", "url_img_thumbnail")
 # Free text that full-text search and caption embeddings read.
 PROSE_FIELDS = ("title", "headline", "caption", "alt_text")
@@ -36,3 +38,9 @@ READABLE_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS)
 
 # Fields whose change means the caption embedding must be recomputed.
 CAPTION_FIELDS = (*PROSE_FIELDS, "keywords", "categories", "event", "location", "city", "country")
+
+# Languages of query text and of generated keywords.
+LANGS = ("en", "es", "pt", "fr", "ru")
+
+FieldName = Literal[READABLE_FIELDS]  # type: ignore[valid-type]
+Lang = Literal[LANGS]  # type: ignore[valid-type]

@@ -29,6 +29,7 @@ def build_worker(resources: Resources, concurrency: int = 4) -> Worker:
         concurrency=concurrency,
         on_applied=resources.on_applied,
         on_finished=resources.waiter.notify,
+        wake=resources.work_queued,
     )
 
 
@@ -37,7 +38,11 @@ async def run_background(
     resources: Resources, *, workers: bool, concurrency: int = 4
 ) -> AsyncIterator[None]:
     """Start this process's background tasks; stop them on exit."""
-    jobs: list[Coroutine[Any, Any, None]] = [housekeep_periodically(resources)]
+    jobs: list[Coroutine[Any, Any, None]] = [
+        housekeep_periodically(
+            resources.engine, resources.backend.dialect, resources.settings.ops_retention_days
+        )
+    ]
     single_process = resources.backend.dialect.single_process
     if workers:
         if single_process:
@@ -45,9 +50,7 @@ async def run_background(
             requeued = await asyncio.to_thread(recover, resources.engine)
             if requeued:
                 log.warning("%d interrupted operation(s) will run again", requeued)
-        worker = build_worker(resources, concurrency)
-        resources.wake_workers = worker.wake
-        jobs.append(worker.run())
+        jobs.append(build_worker(resources, concurrency).run())
         if not single_process:
             jobs.append(reap_stale(resources))
     if not single_process:
