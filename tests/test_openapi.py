@@ -7,8 +7,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pixsearch.images.schemas import Image
-from pixsearch.vocabulary.fields import READABLE_FIELDS
 from tests.conftest import Api
 
 API_ROUTES = [
@@ -85,10 +83,6 @@ def test_batch_bodies_require_src_for_add_and_replace(document: dict[str, Any]) 
         body = document["paths"]["/imgs"][method]["requestBody"]["content"]["application/json"]
         item = resolve(document, body["schema"]["items"]["$ref"])
         assert ("src" in item.get("required", [])) is required
-
-
-def test_the_image_schema_has_every_readable_field() -> None:
-    assert tuple(Image.model_fields) == READABLE_FIELDS
 
 
 def test_answers_match_their_schemas(api: Api, image_url: Any) -> None:

@@ -8,8 +8,7 @@ PixsearchError
 ├── Unauthorized          401: missing, unknown or revoked API key
 └── ItemError             one item of an operation failed; never reaches HTTP
     ├── FetchError        the download failed (status, timeout, too large, refused address)
-    ├── DecodeError       the bytes are not an image we can read, or too many pixels
-    └── StrictConflict    strict mode: the id exists (add) or is missing (upd, del)
+    └── DecodeError       the bytes are not an image we can read, or too many pixels
 """
 
 from __future__ import annotations
@@ -64,6 +63,3 @@ class FetchError(ItemError):
 class DecodeError(ItemError):
     pass
 
-
-class StrictConflict(ItemError):
-    pass

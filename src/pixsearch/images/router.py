@@ -24,7 +24,7 @@ from pixsearch.images.writes import Submitter, WriteFlags, batch_items, single_i
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers
 from pixsearch.vocabulary.fields import FieldName, Lang
-from pixsearch.vocabulary.operations import NewItem
+from pixsearch.vocabulary.operations import Mode, NewItem
 
 router = APIRouter(tags=["images"])
 
@@ -62,7 +62,7 @@ DeleteFlagsDep = Annotated[WriteFlags, Depends(delete_flags)]
 
 
 async def _write(
-    submitter: Submitter, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
+    submitter: Submitter, org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags
 ) -> Response:
     answer = await submitter.submit(org_id, mode, items, flags)
     status = 202 if isinstance(answer, Accepted) else 200
@@ -77,7 +77,7 @@ async def add_image(
     submitter: SubmitterDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    return await _write(submitter, org.id, "add", single_item("add", image_id, body), flags)
+    return await _write(submitter, org.id, Mode.ADD, single_item(Mode.ADD, image_id, body), flags)
 
 
 @router.post("/imgs", responses=WRITE_ANSWERS, summary="Add images")
@@ -88,8 +88,8 @@ async def add_images(
     settings: SettingsDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    items = batch_items("add", body, settings.max_items)
-    return await _write(submitter, org.id, "add", items, flags)
+    items = batch_items(Mode.ADD, body, settings.max_items)
+    return await _write(submitter, org.id, Mode.ADD, items, flags)
 
 
 @router.put("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Replace an image")
@@ -100,7 +100,7 @@ async def replace_image(
     submitter: SubmitterDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    return await _write(submitter, org.id, "put", single_item("put", image_id, body), flags)
+    return await _write(submitter, org.id, Mode.PUT, single_item(Mode.PUT, image_id, body), flags)
 
 
 @router.put("/imgs", responses=WRITE_ANSWERS, summary="Replace images")
@@ -111,8 +111,8 @@ async def replace_images(
     settings: SettingsDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    items = batch_items("put", body, settings.max_items)
-    return await _write(submitter, org.id, "put", items, flags)
+    items = batch_items(Mode.PUT, body, settings.max_items)
+    return await _write(submitter, org.id, Mode.PUT, items, flags)
 
 
 @router.patch("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Update an image")
@@ -123,7 +123,9 @@ async def update_image(
     submitter: SubmitterDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    return await _write(submitter, org.id, "patch", single_item("patch", image_id, body), flags)
+    return await _write(
+        submitter, org.id, Mode.PATCH, single_item(Mode.PATCH, image_id, body), flags
+    )
 
 
 @router.patch("/imgs", responses=WRITE_ANSWERS, summary="Update images")
@@ -134,15 +136,15 @@ async def update_images(
     settings: SettingsDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    items = batch_items("patch", body, settings.max_items)
-    return await _write(submitter, org.id, "patch", items, flags)
+    items = batch_items(Mode.PATCH, body, settings.max_items)
+    return await _write(submitter, org.id, Mode.PATCH, items, flags)
 
 
 @router.delete("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Delete an image")
 async def delete_image(
     image_id: ImageIdPath, org: OrgDep, submitter: SubmitterDep, flags: DeleteFlagsDep
 ) -> Response:
-    return await _write(submitter, org.id, "del", single_item("del", image_id, None), flags)
+    return await _write(submitter, org.id, Mode.DEL, single_item(Mode.DEL, image_id, None), flags)
 
 
 @router.delete("/imgs", responses=WRITE_ANSWERS, summary="Delete images")
@@ -153,8 +155,8 @@ async def delete_images(
     settings: SettingsDep,
     flags: DeleteFlagsDep,
 ) -> Response:
-    items = batch_items("del", body, settings.max_items)
-    return await _write(submitter, org.id, "del", items, flags)
+    items = batch_items(Mode.DEL, body, settings.max_items)
+    return await _write(submitter, org.id, Mode.DEL, items, flags)
 
 
 @router.get(

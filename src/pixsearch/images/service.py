@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -11,6 +11,7 @@ from pixsearch.db.bulk import chunked
 from pixsearch.db.tables import images
 from pixsearch.errors import NotFound
 from pixsearch.vocabulary.fields import READABLE_FIELDS
+from pixsearch.vocabulary.rows import ImageRow
 
 
 def load_existing(
@@ -18,10 +19,10 @@ def load_existing(
     org_id: int,
     image_ids: Sequence[str],
     columns: Sequence[str] | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ImageRow]:
     """The stored rows of these ids (those that exist), keyed by image id; only `columns`
     (plus image_id) when given."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, ImageRow] = {}
     selected = (
         [images.c[name] for name in dict.fromkeys(("image_id", *columns))] if columns else [images]
     )
@@ -32,7 +33,7 @@ def load_existing(
         keys = list(result.keys())
         at = keys.index("image_id")
         # zip over plain tuples: several times faster than dict(row._mapping) per row.
-        found.update({row[at]: dict(zip(keys, row, strict=True)) for row in result})
+        found.update({row[at]: cast(ImageRow, dict(zip(keys, row, strict=True))) for row in result})
     return found
 
 

@@ -13,9 +13,7 @@ from pixsearch.images.schemas import Accepted, BatchDelete, BatchImage, ImageBod
 from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.schemas import Operation
 from pixsearch.operations.waiter import Waiter
-from pixsearch.vocabulary.operations import NewItem, NewOperation
-
-METHOD_OF_MODE = {"add": "add", "put": "upd", "patch": "upd", "del": "del"}
+from pixsearch.vocabulary.operations import METHOD_OF_MODE, Mode, NewItem, NewOperation
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class WriteFlags:
     lang: str = "en"
 
 
-def single_item(mode: str, image_id: str, body: ImageBody | None) -> list[NewItem]:
+def single_item(mode: Mode, image_id: str, body: ImageBody | None) -> list[NewItem]:
     """The one item of a single-image write, checking the body against the path."""
     if body is None:
         return [NewItem(image_id, image_id, None)]
@@ -39,7 +37,7 @@ def single_item(mode: str, image_id: str, body: ImageBody | None) -> list[NewIte
 
 
 def batch_items(
-    mode: str, bodies: Sequence[BatchImage | BatchDelete], max_items: int
+    mode: Mode, bodies: Sequence[BatchImage | BatchDelete], max_items: int
 ) -> list[NewItem]:
     """The items of a batch write: at most `max_items`, ids unique, src where required."""
     if len(bodies) > max_items:
@@ -63,18 +61,18 @@ def batch_items(
     return items
 
 
-def _check_src(mode: str, fields: dict[str, Any], loc: tuple[str | int, ...]) -> None:
-    if mode in ("add", "put") and fields.get("src") is None:
+def _check_src(mode: Mode, fields: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+    if mode in (Mode.ADD, Mode.PUT) and fields.get("src") is None:
         raise InvalidInput((*loc, "src"), "Field required", "missing")
-    if mode == "patch" and "src" in fields and fields["src"] is None:
+    if mode == Mode.PATCH and "src" in fields and fields["src"] is None:
         raise InvalidInput((*loc, "src"), "src cannot be cleared", "value_error")
 
 
 ACCEPTED_MSG = {
-    "add": "Images addition accepted, processing in progress.",
-    "put": "Images update accepted, processing in progress.",
-    "patch": "Images update accepted, processing in progress.",
-    "del": "Images deletion accepted, processing in progress.",
+    Mode.ADD: "Images addition accepted, processing in progress.",
+    Mode.PUT: "Images update accepted, processing in progress.",
+    Mode.PATCH: "Images update accepted, processing in progress.",
+    Mode.DEL: "Images deletion accepted, processing in progress.",
 }
 
 
@@ -88,7 +86,7 @@ class Submitter:
     wait_timeout_s: float
 
     async def submit(
-        self, org_id: int, mode: str, items: list[NewItem], flags: WriteFlags
+        self, org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags
     ) -> Operation | Accepted:
         """Queue the operation; wait for it when asked, up to the wait limit."""
         op_id = await self.enqueuer.submit(new_operation(org_id, mode, items, flags))
@@ -100,7 +98,7 @@ class Submitter:
         return Accepted(operation_id=op_id, n_total=len(items), msg=ACCEPTED_MSG[mode])
 
 
-def new_operation(org_id: int, mode: str, items: list[NewItem], flags: WriteFlags) -> NewOperation:
+def new_operation(org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags) -> NewOperation:
     """The operation a write queues (one transaction, shared with concurrent ones)."""
     return NewOperation(
         org_id=org_id,

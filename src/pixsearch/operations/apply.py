@@ -17,41 +17,38 @@ from pixsearch.images.service import load_existing
 from pixsearch.index.terms import replace_terms
 from pixsearch.operations import store
 from pixsearch.operations.plan import Plan, new_fields, plan_item
-from pixsearch.vocabulary.fields import CAPTION_FIELDS, LIST_FIELDS, WRITABLE_FIELDS
-from pixsearch.vocabulary.operations import Applied, Claimed, Item, Prepared, Vector
-
-COMPUTED = (
-    "width",
-    "height",
-    "aspect_ratio",
-    "orientation",
-    "n_faces",
-    "phash",
-    "content_type",
-    "byte_size",
-    "sha256",
+from pixsearch.vocabulary.fields import (
+    ANALYSED_COLUMNS,
+    CAPTION_FIELDS,
+    LIST_FIELDS,
+    WRITABLE_FIELDS,
 )
+from pixsearch.vocabulary.operations import Action, Applied, Claimed, Item, Prepared, Vector
+from pixsearch.vocabulary.rows import ImageRow
+
+# The actions that rewrite an existing row.
+UPDATES = (Action.REPLACE, Action.PATCH, Action.REEMBED)
 
 
 @dataclass
 class _Write:
     item: Item
     plan: Plan
-    existing: dict[str, Any] | None
+    existing: ImageRow | None
     fields: dict[str, Any]
     prepared: Prepared
     changed: dict[str, Any] = field(default_factory=dict)  # columns whose value changes
 
     def __post_init__(self) -> None:
-        if self.existing is None or self.plan.action == "delete":
+        if self.existing is None or self.plan.action == Action.DELETE:
             return
         # A patch can only change the fields its body names: compare those alone.
-        names = (self.item.body or {}) if self.plan.action == "patch" else self.fields
+        names = (self.item.body or {}) if self.plan.action == Action.PATCH else self.fields
         candidates = {name: self.fields[name] for name in names if name in self.fields}
         if self.plan.needs_pixels:
             candidates.update(_computed(self))
         self.changed = {
-            name: value for name, value in candidates.items() if self.existing[name] != value
+            name: value for name, value in candidates.items() if self.existing.get(name) != value
         }
 
 
@@ -75,8 +72,8 @@ def apply_operation(
             error = "image was not analysed"  # prepare and apply disagree: never write blind
         if error is not None:
             errors.append({"id": item.raw_id, "msg": error})
-        elif plan.action != "skip":
-            fields = new_fields(plan, current, item.body) if plan.action != "delete" else {}
+        elif plan.action != Action.SKIP:
+            fields = new_fields(plan, current, item.body) if plan.action != Action.DELETE else {}
             writes.append(_Write(item, plan, current, fields, prep))
     num_skipped = len(items) - len(errors) - len(writes)
     applied = Applied(op.org_id)
@@ -95,9 +92,9 @@ def _write_images(
     conn: sa.Connection, backend: Backend, org_id: int, writes: list[_Write], applied: Applied
 ) -> None:
     now = now_ms()
-    deletes = [w.existing["id"] for w in writes if w.plan.action == "delete" and w.existing]
-    inserts = [w for w in writes if w.plan.action == "insert"]
-    updates = [w for w in writes if w.plan.action in ("replace", "patch", "reembed")]
+    deletes = [w.existing["id"] for w in writes if w.plan.action == Action.DELETE and w.existing]
+    inserts = [w for w in writes if w.plan.action == Action.INSERT]
+    updates = [w for w in writes if w.plan.action in UPDATES]
     for part in chunked(deletes):
         conn.execute(sa.delete(images).where(images.c.id.in_(part)))
     backend.fulltext.delete(conn, deletes)
@@ -149,9 +146,9 @@ def _pk(write: _Write) -> int:
 def _computed(write: _Write) -> dict[str, Any]:
     """Computed columns: fresh from the pixels, or kept as they were."""
     if write.prepared.values is not None and write.plan.needs_pixels:
-        return {name: write.prepared.values.get(name) for name in COMPUTED}
+        return {name: write.prepared.values.get(name) for name in ANALYSED_COLUMNS}
     if write.existing is not None:
-        return {name: write.existing[name] for name in COMPUTED}
+        return {name: write.existing.get(name) for name in ANALYSED_COLUMNS}
     return {}
 
 

@@ -79,7 +79,7 @@ class Enqueuer:
                 for pending in group:
                     self._write([pending])
                 return
-            _resolve(group[0], error=error)
+            _fail(group[0], error)
             return
         _resolve_all(group, ids)
 
@@ -99,15 +99,11 @@ def _resolve_all(group: list[_Pending], ids: list[int]) -> None:
         loop.call_soon_threadsafe(settle)
 
 
-def _resolve(
-    pending: _Pending, op_id: int | None = None, error: BaseException | None = None
-) -> None:
+def _fail(pending: _Pending, error: BaseException) -> None:
+    """Settle one enqueue whose write failed with `error`."""
+
     def settle() -> None:
-        if pending.future.cancelled():
-            return
-        if error is not None:
+        if not pending.future.cancelled():
             pending.future.set_exception(error)
-        else:
-            pending.future.set_result(op_id)  # type: ignore[arg-type]
 
     pending.loop.call_soon_threadsafe(settle)

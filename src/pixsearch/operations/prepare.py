@@ -8,9 +8,10 @@ from typing import Any
 
 from pixsearch.errors import ItemError
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
-from pixsearch.operations.plan import REEMBED_MODES, Plan, caption_text, new_fields, plan_item
+from pixsearch.operations.plan import Plan, caption_text, new_fields, plan_item
 from pixsearch.vocabulary.fields import CAPTION_FIELDS
-from pixsearch.vocabulary.operations import Claimed, Item, Prepared
+from pixsearch.vocabulary.operations import REEMBED_MODES, Action, Claimed, Item, Prepared
+from pixsearch.vocabulary.rows import ImageRow
 
 # What prepare reads of an existing image: whether src changes, and the caption's text.
 # Apply reads whole rows again, in its own transaction.
@@ -20,7 +21,7 @@ PREPARE_COLUMNS = ("src", *CAPTION_FIELDS)
 async def prepare_items(
     op: Claimed,
     items: Sequence[Item],
-    existing: dict[str, dict[str, Any]],
+    existing: dict[str, ImageRow],
     pipeline: Pipeline,
     captions: CaptionEncoder | None,
 ) -> list[Prepared]:
@@ -35,7 +36,7 @@ async def prepare_items(
     for index, item in enumerate(items):
         current = existing.get(item.image_id)
         plan = plan_item(op.mode, op.strict, current, item.body)
-        if plan.action in ("fail", "skip", "delete"):
+        if plan.action in (Action.FAIL, Action.SKIP, Action.DELETE):
             continue
         text = _caption_to_embed(op, plan, current, item, captions)
         if plan.needs_pixels or text:
@@ -52,14 +53,14 @@ async def prepare_items(
 def _caption_to_embed(
     op: Claimed,
     plan: Plan,
-    current: dict[str, Any] | None,
+    current: ImageRow | None,
     item: Item,
     captions: CaptionEncoder | None,
 ) -> str | None:
     """The caption text to embed, when there is a sentence model and the text is new."""
     if captions is None:
         return None
-    text = caption_text(new_fields(plan, current, item.body, partial=True))
+    text = caption_text(new_fields(plan, current, item.body))
     old = caption_text(current) if current is not None else ""
     if text and (text != old or op.mode in REEMBED_MODES or current is None):
         return text

@@ -15,7 +15,7 @@ from pixsearch.db.tables import embeddings, images, organisations
 from pixsearch.operations import store
 from pixsearch.operations.plan import caption_text
 from pixsearch.vocabulary.fields import CAPTION_FIELDS
-from pixsearch.vocabulary.operations import NewItem, NewOperation
+from pixsearch.vocabulary.operations import METHOD_OF_MODE, Mode, NewItem, NewOperation
 
 
 def stale_images(conn: sa.Connection, org_id: int, kind: str, model: str) -> list[str]:
@@ -56,11 +56,11 @@ def enqueue_reembed(
             if text_model
             else []
         )
-        for mode, ids in (("reembed", refetch), ("caption", only_caption)):
+        for mode, ids in ((Mode.REEMBED, refetch), (Mode.CAPTION, only_caption)):
             if ids:
                 operation = NewOperation(
                     org_id=org_id,
-                    method="upd",
+                    method=METHOD_OF_MODE[mode],
                     mode=mode,
                     items=[NewItem(image_id, image_id, None) for image_id in ids],
                 )

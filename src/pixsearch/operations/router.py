@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -10,6 +10,7 @@ from pixsearch.deps import BackendDep, OrgDep, ReadConnDep, WaiterDep, WriteConn
 from pixsearch.operations import store
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers
+from pixsearch.vocabulary.operations import Method
 
 router = APIRouter(tags=["operations"])
 OpId = Annotated[int, Path(description="Operation id.", ge=1)]
@@ -37,9 +38,7 @@ def list_operations(
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=1000, description="Operations per page.")] = 50,
     is_finished: Annotated[bool | None, Query(description="Only (un)finished ones.")] = None,
-    method: Annotated[
-        Literal["add", "upd", "del"] | None, Query(description="Only this method.")
-    ] = None,
+    method: Annotated[Method | None, Query(description="Only this method.")] = None,
 ) -> list[Operation]:
     found = store.list_operations(
         conn, org.id, page=page, limit=limit, finished=is_finished, method=method

@@ -14,9 +14,8 @@ from pixsearch.db.clock import iso_ms, now_ms
 from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, Dialect
 from pixsearch.db.tables import operation_items, operations
 from pixsearch.errors import Conflict, NotFound
-from pixsearch.vocabulary.operations import Claimed, Item, NewOperation
+from pixsearch.vocabulary.operations import Claimed, Item, Method, Mode, NewOperation, State
 
-QUEUED, RUNNING, FINISHED = "queued", "running", "finished"
 CANCELLED_MSG = "cancelled"
 
 
@@ -34,7 +33,7 @@ def enqueue_many(conn: sa.Connection, dialect: Dialect, new: list[NewOperation])
             "org_id": op.org_id,
             "method": op.method,
             "mode": op.mode,
-            "state": QUEUED,
+            "state": State.QUEUED,
             "do_wait": op.wait,
             "do_urgent": op.urgent,
             "do_strict": op.strict,
@@ -79,10 +78,10 @@ def claim_next(conn: sa.Connection, dialect: Dialect, worker: str) -> Claimed | 
     workers may claim at once (PostgreSQL): candidates are row-locked with SKIP LOCKED and
     the organisation is re-checked under its advisory lock, with a fresh snapshot.
     """
-    busy = sa.select(operations.c.org_id).where(operations.c.state == RUNNING)
+    busy = sa.select(operations.c.org_id).where(operations.c.state == State.RUNNING)
     query = (
         sa.select(operations.c.id, operations.c.org_id)
-        .where(operations.c.state == QUEUED, operations.c.org_id.not_in(busy))
+        .where(operations.c.state == State.QUEUED, operations.c.org_id.not_in(busy))
         .order_by(operations.c.do_urgent.desc(), operations.c.id)
         .limit(CLAIM_CANDIDATES)
     )
@@ -103,14 +102,14 @@ def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
     """The organisation's next operation to run, or None while one of its runs."""
     running = conn.execute(
         sa.select(operations.c.id)
-        .where(operations.c.org_id == org_id, operations.c.state == RUNNING)
+        .where(operations.c.org_id == org_id, operations.c.state == State.RUNNING)
         .limit(1)
     ).first()
     if running is not None:
         return None
     return conn.execute(
         sa.select(operations.c.id)
-        .where(operations.c.org_id == org_id, operations.c.state == QUEUED)
+        .where(operations.c.org_id == org_id, operations.c.state == State.QUEUED)
         .order_by(operations.c.do_urgent.desc(), operations.c.id)
         .limit(1)
     ).scalar()
@@ -122,7 +121,7 @@ def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
         sa.update(operations)
         .where(operations.c.id == op_id)
         .values(
-            state=RUNNING,
+            state=State.RUNNING,
             started_at=now,
             heartbeat_at=now,
             worker=worker,
@@ -133,8 +132,8 @@ def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
     return Claimed(
         id=row.id,
         org_id=row.org_id,
-        method=row.method,
-        mode=row.mode,
+        method=Method(row.method),
+        mode=Mode(row.mode),
         strict=row.do_strict,
         subset=row.do_subset,
         lang=row.lang,
@@ -163,7 +162,9 @@ def heartbeat(conn: sa.Connection, op_id: int, worker: str) -> bool:
     result = conn.execute(
         sa.update(operations)
         .where(
-            operations.c.id == op_id, operations.c.state == RUNNING, operations.c.worker == worker
+            operations.c.id == op_id,
+            operations.c.state == State.RUNNING,
+            operations.c.worker == worker,
         )
         .values(heartbeat_at=now_ms())
     )
@@ -184,10 +185,12 @@ def finish(
     result = conn.execute(
         sa.update(operations)
         .where(
-            operations.c.id == op_id, operations.c.state == RUNNING, operations.c.worker == worker
+            operations.c.id == op_id,
+            operations.c.state == State.RUNNING,
+            operations.c.worker == worker,
         )
         .values(
-            state=FINISHED,
+            state=State.FINISHED,
             finished_at=now_ms(),
             num_good=num_good,
             num_bad=num_bad,
@@ -210,9 +213,9 @@ def cancel(conn: sa.Connection, dialect: Dialect, org_id: int, op_id: int) -> No
         raise NotFound(f"operation {op_id} not found")
     result = conn.execute(
         sa.update(operations)
-        .where(operations.c.id == op_id, operations.c.state == QUEUED)
+        .where(operations.c.id == op_id, operations.c.state == State.QUEUED)
         .values(
-            state=FINISHED,
+            state=State.FINISHED,
             finished_at=now_ms(),
             all_good=False,
             num_bad=0,
@@ -226,10 +229,10 @@ def cancel(conn: sa.Connection, dialect: Dialect, org_id: int, op_id: int) -> No
 
 def requeue_running(conn: sa.Connection, *, stale_before: int | None = None) -> int:
     """Put running operations back in the queue (all, or those whose heartbeat is stale)."""
-    query = sa.update(operations).where(operations.c.state == RUNNING)
+    query = sa.update(operations).where(operations.c.state == State.RUNNING)
     if stale_before is not None:
         query = query.where(operations.c.heartbeat_at < stale_before)
-    result = conn.execute(query.values(state=QUEUED, started_at=None, worker=None))
+    result = conn.execute(query.values(state=State.QUEUED, started_at=None, worker=None))
     return result.rowcount
 
 
@@ -237,13 +240,15 @@ def release(conn: sa.Connection, op_id: int, worker: str, *, count_attempt: bool
     """Give a running operation back to the queue, to be run again from scratch; False if
     it was no longer this worker's. Without `count_attempt` (the worker is stopping, the
     operation did nothing wrong) the try does not count towards the attempt limit."""
-    values: dict[str, Any] = {"state": QUEUED, "started_at": None, "worker": None}
+    values: dict[str, Any] = {"state": State.QUEUED, "started_at": None, "worker": None}
     if not count_attempt:
         values["attempts"] = operations.c.attempts - 1
     result = conn.execute(
         sa.update(operations)
         .where(
-            operations.c.id == op_id, operations.c.worker == worker, operations.c.state == RUNNING
+            operations.c.id == op_id,
+            operations.c.worker == worker,
+            operations.c.state == State.RUNNING,
         )
         .values(values)
     )
@@ -253,7 +258,7 @@ def release(conn: sa.Connection, op_id: int, worker: str, *, count_attempt: bool
 def purge_finished(conn: sa.Connection, older_than_ms: int) -> int:
     result = conn.execute(
         sa.delete(operations).where(
-            operations.c.state == FINISHED, operations.c.finished_at < older_than_ms
+            operations.c.state == State.FINISHED, operations.c.finished_at < older_than_ms
         )
     )
     return result.rowcount
@@ -270,7 +275,7 @@ def get_operation(conn: sa.Connection, org_id: int, op_id: int) -> dict[str, Any
 
 def is_finished(conn: sa.Connection, op_id: int) -> bool:
     state = conn.execute(sa.select(operations.c.state).where(operations.c.id == op_id)).scalar()
-    return state == FINISHED
+    return state == State.FINISHED
 
 
 def list_operations(
@@ -284,7 +289,7 @@ def list_operations(
 ) -> list[dict[str, Any]]:
     query = sa.select(operations).where(operations.c.org_id == org_id)
     if finished is not None:
-        query = query.where((operations.c.state == FINISHED) == finished)
+        query = query.where((operations.c.state == State.FINISHED) == finished)
     if method is not None:
         query = query.where(operations.c.method == method)
     query = query.order_by(operations.c.id.desc()).limit(limit).offset((page - 1) * limit)
@@ -305,7 +310,7 @@ def render(row: Any) -> dict[str, Any]:
         "num_good": row["num_good"],
         "num_bad": row["num_bad"],
         "is_started": started is not None,
-        "is_finished": row["state"] == FINISHED,
+        "is_finished": row["state"] == State.FINISHED,
         "all_good": row["all_good"],
         "do_wait": row["do_wait"],
         "do_urgent": row["do_urgent"],

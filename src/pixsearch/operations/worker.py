@@ -27,6 +27,7 @@ from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
 from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
 from pixsearch.vocabulary.operations import Applied, Claimed, Item, Prepared
+from pixsearch.vocabulary.rows import ImageRow
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class Worker:
                 callback(applied)
         log.info("operation %s (%s, %d items) finished", op.id, op.mode, len(items))
 
-    def _load(self, op: Claimed) -> tuple[list[Item], dict[str, dict[str, object]]]:
+    def _load(self, op: Claimed) -> tuple[list[Item], dict[str, ImageRow]]:
         with self.engine.connect() as conn:
             items = store.load_items(conn, op.id)
             ids = [item.image_id for item in items]

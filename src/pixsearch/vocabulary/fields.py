@@ -34,6 +34,8 @@ WRITABLE_FIELDS = (
     *LIST_FIELDS,
 )
 COMPUTED_FIELDS = ("width", "height", "aspect_ratio", "orientation", "n_faces")
+# Every column the analysis of the pixels and bytes writes (the API shows COMPUTED_FIELDS).
+ANALYSED_COLUMNS = (*COMPUTED_FIELDS, "phash", "content_type", "byte_size", "sha256")
 READABLE_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS)
 
 # Fields whose change means the caption embedding must be recomputed.

@@ -4,9 +4,58 @@ apply hand on. Plain values, shared by the queue, the worker, the indexes and se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
+
+
+class Method(StrEnum):
+    """What an operation does, as the contract names it."""
+
+    ADD = "add"
+    UPD = "upd"
+    DEL = "del"
+
+
+class Mode(StrEnum):
+    """How an operation's items apply: the write that made it, or a re-embedding."""
+
+    ADD = "add"
+    PUT = "put"
+    PATCH = "patch"
+    DEL = "del"
+    REEMBED = "reembed"  # `pixsearch models reembed`: fetch again
+    CAPTION = "caption"  # ... or only embed the caption again
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class Action(StrEnum):
+    """What one item does, decided from the image's current state (`operations.plan`)."""
+
+    INSERT = "insert"
+    REPLACE = "replace"
+    PATCH = "patch"
+    DELETE = "delete"
+    REEMBED = "reembed"
+    SKIP = "skip"
+    FAIL = "fail"
+
+
+METHOD_OF_MODE = {
+    Mode.ADD: Method.ADD,
+    Mode.PUT: Method.UPD,
+    Mode.PATCH: Method.UPD,
+    Mode.DEL: Method.DEL,
+    Mode.REEMBED: Method.UPD,
+    Mode.CAPTION: Method.UPD,
+}
+REEMBED_MODES = (Mode.REEMBED, Mode.CAPTION)
 
 Vector = tuple[str, np.ndarray | None]  # (model, vector or None to drop)
 # (image pk, kind, model, vector or None to drop): one embedding written by apply.
@@ -23,8 +72,8 @@ class NewItem:
 @dataclass(frozen=True)
 class NewOperation:
     org_id: int
-    method: str
-    mode: str
+    method: Method
+    mode: Mode
     items: list[NewItem]
     wait: bool = False
     urgent: bool = False
@@ -37,8 +86,8 @@ class NewOperation:
 class Claimed:
     id: int
     org_id: int
-    method: str
-    mode: str
+    method: Method
+    mode: Mode
     strict: bool
     subset: bool
     lang: str
