@@ -62,4 +62,3 @@ class FetchError(ItemError):
 
 class DecodeError(ItemError):
     pass
-
