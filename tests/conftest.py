@@ -1,5 +1,6 @@
-"""Fixtures shared by every test: settings on a fresh SQLite file, the app in-process with
-its workers, API keys, and a real HTTP image server on loopback."""
+"""Fixtures shared by every test: a fresh database on each engine (as a URL, or as a
+migrated engine with two organisations), settings on it, the app in-process with its
+workers, API keys, and a real HTTP image server on loopback."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from pixsearch.app import create_app
 from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
+from pixsearch.db.tables import organisations
 from pixsearch.tenants.service import create_key
 from tests.imageserver import ImageServer, make_jpeg
 from tests.postgres import PostgresCluster, database_of, start_cluster
@@ -50,6 +53,46 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """Every test that touches the database runs on both engines."""
     with database_of(request, request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like `database_url`, for data shared by a module's read-only tests."""
+    with database_of(request, request.param, tmp_path_factory.mktemp("module")) as url:
+        yield url
+
+
+def open_database(url: str) -> sa.Engine:
+    """A migrated database with two organisations, 1 (acme) and 2 (globex)."""
+    engine = create_db_engine(url)
+    upgrade(engine)
+    with writer(engine).begin() as conn:
+        conn.execute(
+            sa.insert(organisations),
+            [
+                {"id": 1, "name": "acme", "created_at": 0},
+                {"id": 2, "name": "globex", "created_at": 0},
+            ],
+        )
+    return engine
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """The one database fixture of the suite: fresh, migrated, two organisations."""
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_engine(module_database_url: str) -> Iterator[sa.Engine]:
+    """The same, shared by a module's read-only tests."""
+    engine = open_database(module_database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from pixsearch.backend import open_backend
 from pixsearch.db.engine import writer
 from pixsearch.db.tables import embeddings
 from pixsearch.index import vectors as vectors_module
-from pixsearch.index.embeddings import SQLiteEmbeddings
 from pixsearch.index.vectors import VectorIndex
 from pixsearch.vocabulary.operations import Applied
-from tests.search.conftest import add_images, make_engine, unit
+from tests.search.conftest import add_images, unit
 
 DIM = 16
 MODEL = "clip-a@1"
@@ -161,7 +161,7 @@ def test_a_change_committed_during_the_load_is_not_lost(
             return
         done.set()
         with writer(engine).begin() as other:
-            SQLiteEmbeddings(engine).store(other, 1, [(c, "clip", MODEL, late)])
+            open_backend(engine).embeddings.store(other, 1, [(c, "clip", MODEL, late)])
             other.execute(sa.delete(embeddings).where(embeddings.c.image_pk == a))
         index.apply(Applied(1, vectors=[(c, "clip", MODEL, late), (a, "clip", "", None)]))
 
@@ -184,14 +184,10 @@ def brute_force(
 
 
 @pytest.fixture(scope="module")
-def stored(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[sa.Engine, np.ndarray, list[int]]]:
+def stored(module_engine: sa.Engine) -> tuple[sa.Engine, np.ndarray, list[int]]:
     """2000 vectors, written once for every selectivity."""
-    engine = make_engine(tmp_path_factory.mktemp("vectors") / "search.db")
     matrix = random_units(2000, 10)
-    yield engine, matrix, add_vectors(engine, 1, matrix)
-    engine.dispose()
+    return module_engine, matrix, add_vectors(module_engine, 1, matrix)
 
 
 @pytest.mark.parametrize("fraction", [0.001, 0.01, 0.1, 0.34, 0.36, 0.5, 0.9, 1.0])

@@ -1,53 +1,17 @@
-"""A real migrated SQLite file per test, and rows written with the apply step's own helpers."""
+"""Rows written with the apply step's own index writers (the databases are tests/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 
 from pixsearch.backend import open_backend
-from pixsearch.db.engine import create_db_engine, writer
-from pixsearch.db.migrate import upgrade
-from pixsearch.db.tables import images, organisations
+from pixsearch.db.engine import writer
+from pixsearch.db.tables import images
 from pixsearch.index.terms import replace_terms
 from pixsearch.vocabulary.fields import WRITABLE_FIELDS
-from tests.postgres import database_of
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """Like the shared `database_url`, for a gallery shared by a module's read-only tests."""
-    with database_of(request, request.param, tmp_path_factory.mktemp("gallery")) as url:
-        yield url
-
-
-def make_engine(path: Path) -> sa.Engine:
-    """A migrated SQLite file with two organisations, 1 and 2."""
-    engine = create_db_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    with writer(engine).begin() as conn:
-        conn.execute(
-            sa.insert(organisations),
-            [
-                {"id": 1, "name": "acme", "created_at": 0},
-                {"id": 2, "name": "globex", "created_at": 0},
-            ],
-        )
-    return engine
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = make_engine(tmp_path / "search.db")
-    yield engine
-    engine.dispose()
 
 
 def add_images(engine: sa.Engine, org_id: int, rows: list[dict[str, Any]]) -> list[int]:

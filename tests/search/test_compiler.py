@@ -1,21 +1,18 @@
-"""Every metadata filter compiled to SQL and run on a real SQLite file."""
+"""Every metadata filter compiled to SQL and run on a real database of each engine."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from pixsearch.db.dialect import SQLiteDialect
+from pixsearch.db.dialect import dialect_of
 from pixsearch.db.tables import images
 from pixsearch.search.compiler import compile_filter, has_similarity, select_pks
 from pixsearch.search.parser import parse_formula
 from pixsearch.vocabulary.hashes import to_signed64
-from tests.search.conftest import add_images, make_engine
+from tests.search.conftest import add_images
 
 BASE_HASH = 0x0123_4567_89AB_CDEF
-SQLITE = SQLiteDialect()
 
 
 def flip(bits: int) -> int:
@@ -92,19 +89,18 @@ FOREIGN = [
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    engine = make_engine(tmp_path_factory.mktemp("compiler") / "search.db")
-    add_images(engine, 1, ROWS)
-    add_images(engine, 2, FOREIGN)
-    yield engine
-    engine.dispose()
+def db(module_engine: sa.Engine) -> sa.Engine:
+    """The rows above, on each engine."""
+    add_images(module_engine, 1, ROWS)
+    add_images(module_engine, 2, FOREIGN)
+    return module_engine
 
 
 def found(engine: sa.Engine, formula: str, org_id: int = 1) -> set[str]:
     node = parse_formula(formula)
     assert node is not None
     with engine.connect() as conn:
-        SQLITE.prepare_search(conn)
+        dialect_of(conn).prepare_search(conn)
         statement = sa.select(images.c.image_id).where(
             images.c.org_id == org_id, compile_filter(node, org_id)
         )
@@ -230,10 +226,12 @@ def test_similarity_is_not_sql() -> None:
 @pytest.mark.parametrize("size", [0, 3, 2000])
 def test_pk_sets_of_any_size_round_trip(db: sa.Engine, size: int) -> None:
     with db.connect() as conn:
-        every = SQLITE.fetch_pks(conn, sa.select(images.c.id).where(images.c.org_id == 1))
+        every = dialect_of(conn).fetch_pks(conn, sa.select(images.c.id).where(images.c.org_id == 1))
         wanted = list(every[: min(size, len(every))]) + list(range(10_000, 10_000 + size))
-        statement = sa.select(images.c.id).where(SQLITE.pk_set_condition(images.c.id, wanted))
-        got = SQLITE.fetch_pks(conn, statement)
+        statement = sa.select(images.c.id).where(
+            dialect_of(conn).pk_set_condition(images.c.id, wanted)
+        )
+        got = dialect_of(conn).fetch_pks(conn, statement)
     assert sorted(got.tolist()) == sorted(every[: min(size, len(every))].tolist())
     assert len(every) == len(ROWS)
 
@@ -254,8 +252,8 @@ def test_pks_from_terms_alone_equal_the_conditions(db: sa.Engine, formula: str) 
     node = parse_formula(formula)
     assert node is not None
     with db.connect() as conn:
-        SQLITE.prepare_search(conn)
-        pks = SQLITE.fetch_pks(conn, select_pks(node, 1))
+        dialect_of(conn).prepare_search(conn)
+        pks = dialect_of(conn).fetch_pks(conn, select_pks(node, 1))
         image_ids = conn.execute(
             sa.select(images.c.image_id).where(images.c.id.in_(pks.tolist()))
         ).scalars()
