@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pixsearch.errors import QuerySyntaxError
 from pixsearch.search.nodes import (
@@ -30,12 +32,6 @@ from pixsearch.search.nodes import (
 )
 from pixsearch.search.parser import MAX_NESTING, parse_formula
 from pixsearch.vocabulary.fields import LABEL_FIELDS, PROSE_FIELDS
-
-try:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - hypothesis is a dev dependency
-    st = None
 
 
 def parse(text: str) -> Node:
@@ -456,111 +452,108 @@ PIECES = [
     "16/9",
 ]
 
-if st is not None:
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.one_of(st.text(), st.lists(st.sampled_from(PIECES), max_size=40).map("".join)))
-    def test_fuzz_only_query_syntax_errors(text: str) -> None:
-        try:
-            node = parse_formula(text)
-        except QuerySyntaxError as error:
-            assert 0 <= error.position <= len(text)
-            assert error.msg.count("\n") == 2
-            assert f"at column {error.position + 1}:" in error.msg
-        else:
-            assert (node is None) == (not text.strip())
-            if node is not None:
-                assert parse_formula(node.to_formula()) == node
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(st.text(), st.lists(st.sampled_from(PIECES), max_size=40).map("".join)))
+def test_fuzz_only_query_syntax_errors(text: str) -> None:
+    try:
+        node = parse_formula(text)
+    except QuerySyntaxError as error:
+        assert 0 <= error.position <= len(text)
+        assert error.msg.count("\n") == 2
+        assert f"at column {error.position + 1}:" in error.msg
+    else:
+        assert (node is None) == (not text.strip())
+        if node is not None:
+            assert parse_formula(node.to_formula()) == node
 
-    def strings() -> st.SearchStrategy[str]:
-        return st.text(min_size=1, max_size=12)
 
-    def node_trees() -> st.SearchStrategy[Node]:
-        similarity = st.sampled_from(["~", "~~", "~~~"])
-        comparison = st.sampled_from(["=", "<", ">", "<=", ">="])
-        integers = st.integers(min_value=0, max_value=2**63 - 1)
-        reals = st.floats(min_value=0, allow_nan=False, allow_infinity=False).map(abs)
-        lists = st.lists(strings(), min_size=1, max_size=3).map(tuple)
-        numbers = st.one_of(
-            st.builds(NumberFilter, st.just("aspect_ratio"), comparison, reals.map(lambda r: (r,))),
-            st.builds(
-                NumberFilter,
-                st.just("aspect_ratio"),
-                st.just("any"),
-                st.lists(reals, min_size=1, max_size=3).map(tuple),
-            ),
-            st.builds(
-                NumberFilter,
-                st.sampled_from(["n_faces", "width", "height"]),
-                comparison,
-                integers.map(lambda n: (n,)),
-            ),
-            st.builds(
-                NumberFilter,
-                st.sampled_from(["n_faces", "width", "height"]),
-                st.just("any"),
-                st.lists(integers, min_size=1, max_size=3).map(tuple),
-            ),
-        )
-        plain = st.one_of(
-            numbers,
-            st.builds(ImageDuplicate, st.sampled_from(["=", "==", "==="]), strings()),
-            st.builds(DateFilter, comparison, st.dates()),
-            st.builds(IdFilter, comparison, strings().map(lambda s: (s,))),
-            st.builds(IdFilter, st.just("any"), lists),
-            st.builds(
-                BoolFilter,
-                st.sampled_from(["ai_generated", "nsfw", "model_release", "property_release"]),
-                st.booleans(),
-            ),
-            st.builds(
-                SetFilter,
-                st.sampled_from(["keywords", "categories", "collections"]),
-                st.sampled_from(["all", "any"]),
-                lists,
-            ),
-            st.builds(
-                SetFilter,
-                st.sampled_from(["keywords", "categories", "collections"]),
-                st.just("prefix"),
-                strings().map(lambda s: (s,)),
-            ),
-            st.builds(
-                TextFieldFilter,
-                st.sampled_from([*PROSE_FIELDS, *LABEL_FIELDS]),
-                st.sampled_from(["fold", "case", "exact", "prefix", "<", ">", "<=", ">="]),
-                strings(),
-            ),
-            st.builds(OrientationFilter, st.sampled_from(["landscape", "portrait", "square"])),
-        )
-        similar = st.one_of(
-            st.builds(TextFilter, similarity, strings()),
-            st.builds(ImageSimilar, similarity, strings()),
-            st.builds(
-                PersonFilter, similarity, strings(), st.integers(min_value=0, max_value=10**9 - 1)
-            ),
-        )
+def strings() -> st.SearchStrategy[str]:
+    return st.text(min_size=1, max_size=12)
 
-        def combine(kids: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
-            many = st.lists(kids, min_size=2, max_size=3).map(tuple)
-            return st.one_of(st.builds(And, many), st.builds(Or, many))
 
-        negatable = st.recursive(
-            plain, lambda kids: st.one_of(combine(kids), st.builds(Not, kids)), max_leaves=4
-        )
-        return st.recursive(
-            st.one_of(plain, similar),
-            lambda kids: st.one_of(combine(kids), st.builds(Not, negatable)),
-            max_leaves=6,
-        )
+def node_trees() -> st.SearchStrategy[Node]:
+    similarity = st.sampled_from(["~", "~~", "~~~"])
+    comparison = st.sampled_from(["=", "<", ">", "<=", ">="])
+    integers = st.integers(min_value=0, max_value=2**63 - 1)
+    reals = st.floats(min_value=0, allow_nan=False, allow_infinity=False).map(abs)
+    lists = st.lists(strings(), min_size=1, max_size=3).map(tuple)
+    numbers = st.one_of(
+        st.builds(NumberFilter, st.just("aspect_ratio"), comparison, reals.map(lambda r: (r,))),
+        st.builds(
+            NumberFilter,
+            st.just("aspect_ratio"),
+            st.just("any"),
+            st.lists(reals, min_size=1, max_size=3).map(tuple),
+        ),
+        st.builds(
+            NumberFilter,
+            st.sampled_from(["n_faces", "width", "height"]),
+            comparison,
+            integers.map(lambda n: (n,)),
+        ),
+        st.builds(
+            NumberFilter,
+            st.sampled_from(["n_faces", "width", "height"]),
+            st.just("any"),
+            st.lists(integers, min_size=1, max_size=3).map(tuple),
+        ),
+    )
+    plain = st.one_of(
+        numbers,
+        st.builds(ImageDuplicate, st.sampled_from(["=", "==", "==="]), strings()),
+        st.builds(DateFilter, comparison, st.dates()),
+        st.builds(IdFilter, comparison, strings().map(lambda s: (s,))),
+        st.builds(IdFilter, st.just("any"), lists),
+        st.builds(
+            BoolFilter,
+            st.sampled_from(["ai_generated", "nsfw", "model_release", "property_release"]),
+            st.booleans(),
+        ),
+        st.builds(
+            SetFilter,
+            st.sampled_from(["keywords", "categories", "collections"]),
+            st.sampled_from(["all", "any"]),
+            lists,
+        ),
+        st.builds(
+            SetFilter,
+            st.sampled_from(["keywords", "categories", "collections"]),
+            st.just("prefix"),
+            strings().map(lambda s: (s,)),
+        ),
+        st.builds(
+            TextFieldFilter,
+            st.sampled_from([*PROSE_FIELDS, *LABEL_FIELDS]),
+            st.sampled_from(["fold", "case", "exact", "prefix", "<", ">", "<=", ">="]),
+            strings(),
+        ),
+        st.builds(OrientationFilter, st.sampled_from(["landscape", "portrait", "square"])),
+    )
+    similar = st.one_of(
+        st.builds(TextFilter, similarity, strings()),
+        st.builds(ImageSimilar, similarity, strings()),
+        st.builds(
+            PersonFilter, similarity, strings(), st.integers(min_value=0, max_value=10**9 - 1)
+        ),
+    )
 
-    @settings(max_examples=300, deadline=None)
-    @given(node_trees())
-    def test_every_tree_round_trips_through_its_formula(node: Node) -> None:
-        formula = node.to_formula()
-        assert parse_formula(formula, max_length=100_000) == node
+    def combine(kids: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+        many = st.lists(kids, min_size=2, max_size=3).map(tuple)
+        return st.one_of(st.builds(And, many), st.builds(Or, many))
 
-else:  # pragma: no cover
+    negatable = st.recursive(
+        plain, lambda kids: st.one_of(combine(kids), st.builds(Not, kids)), max_leaves=4
+    )
+    return st.recursive(
+        st.one_of(plain, similar),
+        lambda kids: st.one_of(combine(kids), st.builds(Not, negatable)),
+        max_leaves=6,
+    )
 
-    def test_fuzz_only_query_syntax_errors() -> None:
-        pytest.skip("hypothesis is not installed (pip install hypothesis)")
+
+@settings(max_examples=300, deadline=None)
+@given(node_trees())
+def test_every_tree_round_trips_through_its_formula(node: Node) -> None:
+    formula = node.to_formula()
+    assert parse_formula(formula, max_length=100_000) == node

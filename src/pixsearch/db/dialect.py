@@ -17,8 +17,11 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
-from pixsearch.db.functions import register_functions
+from pixsearch.db.functions import is_number_text, register_functions
 
 QUEUE_CHANNEL = "pixsearch_queue"  # payload: op id, sent when an operation is queued
 FINISHED_CHANNEL = "pixsearch_finished"  # payload: op id, sent when one finishes
@@ -147,6 +150,52 @@ class PostgresDialect(Dialect):
 
     def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.func.lower(column)
+
+
+# --- Expressions each engine compiles its own way -----------------------------------------
+
+NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+class NumberText(FunctionElement[bool]):
+    """Whether the text is a number as the formula reads one (`is_number_text`)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+class NumberOfText(FunctionElement[float]):
+    """The text as a number; PostgreSQL casts only numbers (a cast of 'a' is an error)."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(NumberText)
+def number_text_sqlite(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return "(" + str(compiler.process(is_number_text(column), **kw)) + ")"  # for a NOT
+
+
+@compiles(NumberText, "postgresql")
+def number_text_postgres(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return (
+        "(" + str(compiler.process(column.op("~", is_comparison=True)(NUMBER_PATTERN), **kw)) + ")"
+    )
+
+
+@compiles(NumberOfText)
+def number_of_text_sqlite(element: NumberOfText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(sa.cast(column, sa.Float), **kw))
+
+
+@compiles(NumberOfText, "postgresql")
+def number_of_text_postgres(element: NumberOfText, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    number = sa.case((NumberText(column), sa.cast(column, sa.Float)))
+    return str(compiler.process(number, **kw))
 
 
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": SQLiteDialect, "postgresql": PostgresDialect}

@@ -4,8 +4,7 @@ Case- and accent-folding, Unicode normalisation, word prefixes and Hamming dista
 SQL functions that SQLite lacks; `register_functions` gives a SQLite connection Python
 ones (the SQLite dialect calls it on each search connection). On PostgreSQL, migration
 0002 creates SQL functions of the same names (Hamming: `bit_count((a # b)::bit(64))`).
-`NumberText` and `NumberOfText` compile to GLOB on SQLite and to a regular expression on
-PostgreSQL.
+`db.dialect` compiles `NumberText` and `NumberOfText` for each engine.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from pixsearch.vocabulary.hashes import hamming_distance
 from pixsearch.vocabulary.text import fold
@@ -46,50 +42,6 @@ def is_number_text(column: sa.ColumnElement[str]) -> Condition:
 def glob(text: sa.ColumnElement[Any], pattern: str) -> Condition:
     """SQLite's case-sensitive wildcard match (`*`, `?`, `[...]`)."""
     return text.op("GLOB", is_comparison=True)(pattern)
-
-
-NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
-
-
-class NumberText(FunctionElement[bool]):
-    """Whether the text is a number as the formula reads one (`is_number_text`)."""
-
-    type = sa.Boolean()
-    inherit_cache = True
-
-
-class NumberOfText(FunctionElement[float]):
-    """The text as a number; PostgreSQL casts only numbers (a cast of 'a' is an error)."""
-
-    type = sa.Float()
-    inherit_cache = True
-
-
-@compiles(NumberText)
-def number_text_sqlite(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return "(" + str(compiler.process(is_number_text(column), **kw)) + ")"  # for a NOT
-
-
-@compiles(NumberText, "postgresql")
-def number_text_postgres(element: NumberText, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return (
-        "(" + str(compiler.process(column.op("~", is_comparison=True)(NUMBER_PATTERN), **kw)) + ")"
-    )
-
-
-@compiles(NumberOfText)
-def number_of_text_sqlite(element: NumberOfText, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    return str(compiler.process(sa.cast(column, sa.Float), **kw))
-
-
-@compiles(NumberOfText, "postgresql")
-def number_of_text_postgres(element: NumberOfText, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = element.clauses
-    number = sa.case((NumberText(column), sa.cast(column, sa.Float)))
-    return str(compiler.process(number, **kw))
 
 
 # --- Python implementations, for SQLite ----------------------------------------------------

@@ -17,7 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pixsearch.db.functions import Condition, NumberOfText, NumberText, word_prefix
+from pixsearch.db.dialect import NumberOfText, NumberText
+from pixsearch.db.functions import Condition, word_prefix
 from pixsearch.db.tables import images
 from pixsearch.index.terms import having_terms, term_pks
 from pixsearch.search import nodes
