@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from pixsearch import __version__
@@ -19,6 +20,8 @@ from pixsearch.images.router import router as images_router
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
 from pixsearch.search.router import router as search_router
+from pixsearch.web.headers import SecurityHeaders
+from pixsearch.web.router import mount_pages
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,19 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        docs_url=None,  # served by pixsearch.web, from the service's own files
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:
+        # Added last, so it runs first: a preflight is answered before anything else.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["API-Key", "Content-Type", "Idempotency-Key"],
+            max_age=600,
+        )
     app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
     app.include_router(images_router)
     app.include_router(operations_router)
@@ -60,6 +75,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             "representations": resources.models.status(),
         }
 
+    mount_pages(app)
     return app
 
 

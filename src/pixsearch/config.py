@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     ops_retention_days: float = Field(
         30.0, description="Finished operations older than this are deleted."
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (`https://app.example.com`) whose browser pages "
+        "may call the API, or `*` for any. Empty: only the service's own pages (the app).",
+    )
 
     # Workers
     workers: int = Field(
@@ -102,9 +107,9 @@ class Settings(BaseSettings):
     inference_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores.")
     inference_batch: int = Field(16, ge=1, description="Largest inference batch.")
 
-    @field_validator("fetch_allow_nets", mode="before")
+    @field_validator("fetch_allow_nets", "cors_origins", mode="before")
     @classmethod
-    def _split_nets(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from pixsearch.backend import Backend
@@ -27,6 +28,13 @@ from pixsearch.runtimes.registry import Models
 from pixsearch.tenants.service import Organisation, authenticate, hash_key
 
 KEY_CACHE_S = 5.0  # a revoked key stops working within this many seconds
+# Declared as the OpenAPI security scheme `API-Key`, so that /docs can "Authorize".
+API_KEY_HEADER = APIKeyHeader(
+    name="API-Key",
+    scheme_name="API-Key",
+    description="An organisation's key, from `pixsearch keys create --org NAME`.",
+    auto_error=False,  # a missing key is the same 401 as a wrong one, from authenticate()
+)
 
 
 async def get_resources(request: Request) -> Resources:
@@ -103,7 +111,7 @@ class KeyCache:
 async def get_organisation(
     request: Request,
     resources: ResourcesDep,
-    api_key: Annotated[str | None, Header(alias="API-Key", include_in_schema=False)] = None,
+    api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
 ) -> Organisation:
     """The key's organisation; the database is read only when the key is not cached."""
     cache: KeyCache = request.app.state.key_cache
