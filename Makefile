@@ -3,7 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve demo test lint fmt typecheck bench
+PORT ?= 8000
+
+.PHONY: install serve demo test lint fmt typecheck bench chromium
 
 $(BIN)/pixsearch: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,11 +17,20 @@ $(BIN)/pixsearch: pyproject.toml
 
 install: $(BIN)/pixsearch
 
-# Start the service and show it working: a key, a few local images, a finished operation.
+# Start the service and show it working: a key, a few local images, a finished operation,
+# then the app's URL and the key to sign in with. `make serve PORT=8001` for another port.
 serve: install
-	$(BIN)/python -m pixsearch.demo
+	PORT=$(PORT) $(BIN)/python -m pixsearch.demo
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright's own download is not used). As
+# root (CI) it is installed; otherwise the browser tests skip until it is.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "No Chromium: the browser tests will skip (sudo apt-get install chromium)"; fi; }
+
+test: install chromium
 	$(BIN)/pytest -q
 
 lint:

@@ -1,9 +1,10 @@
-"""`python -m pixsearch.demo`: start the service and show it working.
+"""`python -m pixsearch.demo` (`make serve`): start the service and show it working.
 
-It creates an API key, serves three generated pictures on loopback, adds them with
-`wait=true`, prints the finished operation and the stored image, and then keeps the
-service running until interrupted. The demo allows fetching from 127.0.0.1 only for
-its own picture server, since the address guard refuses loopback by default.
+It creates an API key, serves a dozen generated pictures on loopback, adds them with
+`wait=true`, prints the finished operation, a stored image and a search, and then keeps the
+service running until interrupted, printing the app's URL and the key to sign in with.
+The demo allows fetching from 127.0.0.1 only for its own picture server, since the
+address guard refuses loopback by default. A port already in use is an error, at once.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 import uvicorn
@@ -26,12 +29,24 @@ from pixsearch.db.engine import create_db_engine, writer
 from pixsearch.db.migrate import upgrade
 from pixsearch.tenants.service import create_key
 
-COLOURS = {"red": (200, 30, 30), "green": (30, 160, 60), "blue": (30, 60, 200)}
+COLOURS = {
+    "red": (200, 30, 30),
+    "green": (30, 160, 60),
+    "blue": (30, 60, 200),
+    "yellow": (230, 200, 20),
+}
+SHAPES = {"disc": (320, 200), "square": (240, 240), "tower": (200, 320)}
 
 
-def picture(colour: tuple[int, int, int]) -> bytes:
-    image = Image.new("RGB", (320, 200), (240, 240, 240))
-    ImageDraw.Draw(image).ellipse((60, 20, 260, 180), fill=colour)
+def picture(colour: tuple[int, int, int], shape: str) -> bytes:
+    width, height = SHAPES[shape]
+    image = Image.new("RGB", (width, height), (240, 240, 240))
+    box = (width * 0.15, height * 0.1, width * 0.85, height * 0.9)
+    draw = ImageDraw.Draw(image)
+    if shape == "disc":
+        draw.ellipse(box, fill=colour)
+    else:
+        draw.rectangle(box, fill=colour)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
@@ -39,7 +54,9 @@ def picture(colour: tuple[int, int, int]) -> bytes:
 
 class PictureHandler(BaseHTTPRequestHandler):
     pictures: ClassVar[dict[str, bytes]] = {
-        f"/{name}.jpg": picture(rgb) for name, rgb in COLOURS.items()
+        f"/{colour}-{shape}.jpg": picture(rgb, shape)
+        for colour, rgb in COLOURS.items()
+        for shape in SHAPES
     }
 
     def do_GET(self) -> None:
@@ -54,53 +71,85 @@ class PictureHandler(BaseHTTPRequestHandler):
         pass
 
 
+def check_port(host: str, port: int) -> None:
+    """Exit with a clear message if `host:port` is taken (uvicorn would fail in a thread)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            sys.exit(
+                f"Port {port} on {host} is not free ({error.strerror}). Stop what runs there, "
+                f"or choose another port: make serve PORT={port + 1}"
+            )
+
+
+def start_server(settings: Settings, host: str, port: int) -> uvicorn.Server:
+    """Run the service in a thread; return once it accepts requests, or exit if it died."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            sys.exit(f"pixsearch did not start on {host}:{port}; see the messages above.")
+        time.sleep(0.05)
+    return server
+
+
+def demo_batch(picture_base: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"{colour}-{shape}",
+            "src": f"{picture_base}/{colour}-{shape}.jpg",
+            "title": f"A {colour} {shape}",
+            "alt_text": f"a {colour} {shape} on a light grey background",
+            "keywords": [colour, shape, "demo"],
+            "categories": ["Round" if shape == "disc" else "Angular"],
+            "date": f"2024-{n + 1}-1",
+        }
+        for n, (colour, shape) in enumerate((c, s) for c in COLOURS for s in SHAPES)
+    ]
+
+
+def show(title: str, answer: httpx.Response) -> None:
+    print(f"\n{title} -> {answer.status_code}")
+    print(json.dumps(answer.json(), indent=2))
+
+
 def main() -> None:
+    host, port = "127.0.0.1", int(os.environ.get("PORT", "8000"))
+    check_port(host, port)
     pictures = ThreadingHTTPServer(("127.0.0.1", 0), PictureHandler)
     threading.Thread(target=pictures.serve_forever, daemon=True).start()
     os.environ.setdefault("PIXSEARCH_FETCH_ALLOW_NETS", "127.0.0.1/32")
     settings = Settings()
-    host, port = "127.0.0.1", int(os.environ.get("PORT", "8000"))
     engine = create_db_engine(settings.resolved_database_url)
     upgrade(engine)
     with writer(engine).begin() as conn:
         key = create_key(conn, "demo")
     engine.dispose()
 
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
+    server = start_server(settings, host, port)
     base = f"http://{host}:{port}"
-    while not server.started:
-        time.sleep(0.05)
     print(f"pixsearch is running on {base} (data in {settings.data_dir})")
     print(json.dumps(httpx.get(f"{base}/health").json(), indent=2))
 
-    picture_base = f"http://127.0.0.1:{pictures.server_address[1]}"
-    batch = [
-        {
-            "id": name,
-            "src": f"{picture_base}/{name}.jpg",
-            "title": f"A {name} disc",
-            "keywords": [name, "demo"],
-        }
-        for name in COLOURS
-    ]
     headers = {"API-Key": key}
-    response = httpx.post(
+    batch = demo_batch(f"http://127.0.0.1:{pictures.server_address[1]}")
+    added = httpx.post(
         f"{base}/imgs", params={"wait": "true"}, json=batch, headers=headers, timeout=120
     )
-    print(f"\nPOST /imgs?wait=true -> {response.status_code}")
-    print(json.dumps(response.json(), indent=2))
-    print("\nGET /imgs/red ->")
-    print(json.dumps(httpx.get(f"{base}/imgs/red", headers=headers).json(), indent=2))
+    show("POST /imgs?wait=true", added)
+    show("GET /imgs/red-disc", httpx.get(f"{base}/imgs/red-disc", headers=headers))
     formula = "k=demo && o=landscape"
     query = {"q": formula, "fields": ["image_id", "title"], "facets": ["keywords"]}
-    print(f"\nGET /imgs?q={formula} ->")
-    found = httpx.get(f"{base}/imgs", params=query, headers=headers)
-    print(json.dumps(found.json(), indent=2))
-    print(f"\nTry it: curl -H 'API-Key: {key}' {base}/ops")
-    print("Press Ctrl-C to stop.")
+    show(f"GET /imgs?q={formula}", httpx.get(f"{base}/imgs", params=query, headers=headers))
+    print(f"\nThe app:  {base}/   (sign in with the key below)")
+    print(f"The API:  {base}/docs   (Authorize with the same key)")
+    print(f"Key:      {key}")
+    print(f"Try it:   curl -H 'API-Key: {key}' {base}/ops")
+    print("The demo's pictures are served by this process: Ctrl-C stops both.")
     try:
         while server.started and not server.should_exit:
             time.sleep(0.5)

@@ -101,7 +101,9 @@ def test_a_facet_click_adds_its_filter_and_a_second_click_removes_it(
     country = page.get_by_role("region", name="country").get_by_role("button").first
     country.click()
     expect(page.get_by_label("Formula")).to_have_value(re.compile(r"^k=shirt && country="))
-    shirt = page.get_by_role("region", name="keywords").get_by_role("button", name=re.compile("^shirt"))
+    shirt = page.get_by_role("region", name="keywords").get_by_role(
+        "button", name=re.compile("^shirt")
+    )
     shirt.click()
     expect(page.get_by_label("Formula")).to_have_value(re.compile(r"^country=\w+$"))
     expect(count_line(page)).to_have_text("10 images")
@@ -178,7 +180,9 @@ def test_a_bad_url_is_reported_per_item(page: Any, catalogue: Catalogue) -> None
     expect(status.get_by_role("listitem")).to_contain_text("nothing:")
 
 
-def test_cancel_a_queued_operation(page: Any, catalogue: Catalogue, image_server: ImageServer) -> None:
+def test_cancel_a_queued_operation(
+    page: Any, catalogue: Catalogue, image_server: ImageServer
+) -> None:
     slow = [{"id": f"slow-{n}", "src": image_server.url(f"/slow?delay=3&n={n}")} for n in range(2)]
     running = catalogue.api("POST", "/imgs", json=slow).json()["operation_id"]
     queued = catalogue.api("POST", "/imgs/queued-1", json={"src": slow[0]["src"]}).json()
@@ -207,7 +211,10 @@ def test_edit_and_delete_an_image(page: Any, catalogue: Catalogue) -> None:
     detail.get_by_role("button", name="Save changes").click()
     expect(detail.get_by_role("heading", level=2)).to_have_text("Renamed <b>bold</b>")
     expect(detail.get_by_role("status")).to_have_text("Saved.")
-    assert catalogue.api("GET", f"/imgs/{photo.image_id}").json()["keywords"] == ["renamed", "edited"]
+    assert catalogue.api("GET", f"/imgs/{photo.image_id}").json()["keywords"] == [
+        "renamed",
+        "edited",
+    ]
     page.once("dialog", lambda confirm: confirm.dismiss())
     detail.get_by_role("button", name="Delete image").click()
     assert catalogue.api("GET", f"/imgs/{photo.image_id}").status_code == 200
