@@ -48,3 +48,4 @@ bench: install
 	$(BIN)/python -m bench.writes
 	$(BIN)/python -m bench.batch_update
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.web

@@ -92,6 +92,10 @@ def start_catalogue(data_dir: Path, images: ImageServer, per_label: int = 3) -> 
     spare = [photo for photo in photos if photo.n > per_label]
     catalogue = Catalogue(server, key, added, spare)
     body = [photo.body() for photo in catalogue.photos]
-    answer = catalogue.api("POST", "/imgs", params={"wait": "true"}, json=body, timeout=120)
-    assert answer.status_code == 200 and answer.json()["all_good"], answer.text
+    try:
+        answer = catalogue.api("POST", "/imgs", params={"wait": "true"}, json=body, timeout=120)
+        assert answer.status_code == 200 and answer.json()["all_good"], answer.text
+    except BaseException:
+        server.stop()
+        raise
     return catalogue

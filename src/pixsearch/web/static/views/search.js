@@ -44,6 +44,7 @@ let timer = null;
 let typing = false; // keys pressed that the debounce has not searched for yet
 let controller = null;
 let shown = null; // the state whose results are on screen (or being fetched)
+let facetsFor = null; // the formula whose facets are on screen (or being fetched)
 
 function select(id, options) {
   return h("select", { id }, options.map(([value, label]) => h("option", { value }, label)));
@@ -150,16 +151,18 @@ export function show(state, { force = false } = {}) {
 
 /** Search again with what is on screen (after a change to the catalogue). */
 export function refresh() {
+  facetsFor = null;
   if (shown) run(shown);
 }
 
 async function run(state) {
   if (controller) controller.abort();
   controller = new AbortController();
+  const { signal } = controller;
   view.setAttribute("aria-busy", "true");
   try {
     const { data } = await call("GET", "/imgs", {
-      signal: controller.signal,
+      signal,
       params: {
         q: state.q,
         page: state.page,
@@ -167,18 +170,34 @@ async function run(state) {
         sort_by: state.sort_by,
         sort_order: state.sort_order,
         fields: GRID_FIELDS,
-        facets: FACETS,
-        facet_limit: 8,
       },
     });
     showError(null);
     render(state, data);
+    // Facets cost far more than a page of results on a large catalogue (seconds at 100k
+    // images): they are asked for after the results are on screen, and only when the
+    // formula changed.
+    if (facetsFor !== state.q) loadFacets(state.q, signal);
   } catch (err) {
     if (err.name === "AbortError") return;
+    facetsFor = null;
     // The last good results stay on screen; the formula's error goes under the box.
     showError(err instanceof ApiError ? (err.fieldMessage("q") ?? err.message) : String(err));
   } finally {
-    view.removeAttribute("aria-busy");
+    if (!signal.aborted) view.removeAttribute("aria-busy");
+  }
+}
+
+async function loadFacets(q, signal) {
+  facetsFor = q;
+  try {
+    const { data } = await call("GET", "/imgs", {
+      signal,
+      params: { q, facets: FACETS, facet_limit: 8, limit: 1, fields: ["image_id"], count: false },
+    });
+    fill(facetsBox, h("h2", { id: "facets-title" }, "Refine"), facetsPanel(data.facets, q, choose));
+  } catch (err) {
+    if (facetsFor === q) facetsFor = null; // the results request shows the error
   }
 }
 
@@ -195,7 +214,6 @@ function render(state, data) {
   fill(count, total === null ? `${data.results.length} shown` : `${total} ${noun}`);
   announce(`${total ?? data.results.length} ${noun} found`);
   fill(results, grid(data.results));
-  fill(facetsBox, h("h2", { id: "facets-title" }, "Refine"), facetsPanel(data.facets, state.q, choose));
   const last = pages === null ? data.results.length < state.limit : state.page >= pages;
   fill(
     pager,
