@@ -154,6 +154,7 @@ def main() -> None:
     finally:
         server.stop()
     load_ms = statistics.median(ms for ms, _, _ in loads)
+    typed_ms = statistics.median(typed)
     print(f"== the web app on {args.size:,} images (median of {args.runs})")
     print(f"  floor: GET /imgs, the first page       {bare:7.0f} ms")
     print(f"  (the facets' own request, after it      {facets:7.0f} ms)")
