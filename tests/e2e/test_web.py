@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.e2e.server import cli
 from tests.e2e.webapp import Catalogue, start_catalogue
 from tests.imageserver import ImageServer
 
@@ -65,6 +66,12 @@ def test_sign_in_with_a_wrong_key_then_the_right_one(page: Any, catalogue: Catal
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API key")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
+    # Another organisation's key sees its own (empty) catalogue, nothing left from before.
+    other = cli(catalogue.server.data_dir, "keys", "create", "--org", "other").split()[-1]
+    page.get_by_label("API key").fill(other)
+    page.get_by_role("button", name="Sign in").click()
+    expect(count_line(page)).to_have_text("0 images")
+    expect(page.get_by_text("No image matches.")).to_be_visible()
 
 
 def test_a_search_narrows_and_a_bad_formula_shows_its_caret(

@@ -1,7 +1,9 @@
 """The pages: the app at `/`, Swagger UI at `/docs`, ReDoc at `/redoc`, and their files.
 
-Swagger UI's and ReDoc's builds come from the `fastapi-offline` package (MIT), so the API
-pages work without a CDN; the app's own files are in `static/` beside this module.
+Swagger UI's and ReDoc's builds come from the `fastapi-offline` package (MIT; 1.7.7 ships
+Swagger UI 5.32.6, Apache-2.0, and ReDoc 2.5.3, MIT), installed from PyPI like any other
+dependency, so the API pages work without a CDN and nothing is vendored here. The app's own
+files are in `static/` beside this module.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ function navigation(current) {
 
 function signOut(text = "") {
   apiKey.clear();
+  search.reset();
   render(readState(), typeof text === "string" ? text : "");
 }
 

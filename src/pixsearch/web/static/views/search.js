@@ -149,6 +149,18 @@ export function show(state, { force = false } = {}) {
   run(state);
 }
 
+/** Forget what is on screen (signing out: the next key may be another organisation's). */
+export function reset() {
+  if (controller) controller.abort();
+  shown = null;
+  facetsFor = null;
+  results.replaceChildren();
+  facetsBox.replaceChildren();
+  pager.replaceChildren();
+  count.replaceChildren();
+  box.value = "";
+}
+
 /** Search again with what is on screen (after a change to the catalogue). */
 export function refresh() {
   facetsFor = null;
