@@ -2,6 +2,7 @@
 
 import { h } from "../dom.js";
 import { facetFilter, hasFilter, toggleFilter } from "../formula.js";
+import { readState } from "../state.js";
 
 export const FACETS = [
   "keywords",
@@ -37,7 +38,8 @@ export function facetsPanel(facets, formula, choose) {
             class: "facet",
             "aria-pressed": String(on),
             title: on ? `Remove ${filter}` : `Add ${filter}`,
-            onclick: () => choose(toggleFilter(formula, filter)),
+            // The formula of now: these facets may still be those of the previous one.
+            onclick: () => choose(toggleFilter(readState().q, filter)),
           },
           h("span", {}, String(value)),
           h("span", { class: "count", "aria-label": `${count} images` }, String(count)),

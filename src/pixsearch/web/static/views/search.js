@@ -202,6 +202,7 @@ async function run(state) {
 
 async function loadFacets(q, signal) {
   facetsFor = q;
+  facetsBox.setAttribute("aria-busy", "true");
   try {
     const { data } = await call("GET", "/imgs", {
       signal,
@@ -210,6 +211,8 @@ async function loadFacets(q, signal) {
     fill(facetsBox, h("h2", { id: "facets-title" }, "Refine"), facetsPanel(data.facets, q, choose));
   } catch (err) {
     if (facetsFor === q) facetsFor = null; // the results request shows the error
+  } finally {
+    if (facetsFor === q) facetsBox.removeAttribute("aria-busy");
   }
 }
 
