@@ -323,3 +323,29 @@ def test_the_key_is_never_logged(page: Any, catalogue: Catalogue) -> None:
     expect(results(page)).to_have_count(24)
     log: Path = catalogue.server.log
     assert catalogue.key not in log.read_text()
+
+
+def test_a_facet_value_with_quotes_commas_and_ampersands_filters_exactly(
+    page: Any, catalogue: Catalogue
+) -> None:
+    odd = 'Tom "T" && Jerry, Inc. (1940)'
+    body = {"src": catalogue.photos[0].url, "title": "Odd", "keywords": [odd]}
+    catalogue.api("POST", "/imgs/odd", params={"wait": "true"}, json=body)
+    try:
+        sign_in(page, catalogue, "/?q=title%3DOdd")  # its keyword is not in the top 8
+        keywords = page.get_by_role("region", name="keywords")
+        keywords.get_by_role("button", name=re.compile("^Tom")).click()
+        expected = 'title=Odd && k="Tom \\"T\\" && Jerry, Inc. (1940)"'
+        expect(page.get_by_label("Formula")).to_have_value(expected)
+        expect(count_line(page)).to_have_text("1 image")
+        expect(results(page)).to_have_text([re.compile("Odd")])
+        helpers = page.evaluate(
+            """async () => {
+              const f = await import("/app/formula.js");
+              const wrapped = f.toggleFilter("k=a || k=b", "o=square");
+              return [wrapped, f.toggleFilter(wrapped, "o=square"), f.quote("São Paulo")];
+            }"""
+        )
+        assert helpers == ["(k=a || k=b) && o=square", "(k=a || k=b)", "São Paulo"]
+    finally:
+        catalogue.api("DELETE", "/imgs/odd", params={"wait": "true"})
