@@ -61,6 +61,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         process.terminate()
         process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_the_demo_prints_the_app_and_its_pictures_show_there(
