@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins (`https://app.example.com`) whose browser pages "
         "may call the API, or `*` for any. Empty: only the service's own pages (the app).",
     )
+    idempotency_retention_h: float = Field(
+        24.0,
+        gt=0,
+        description="How long an `Idempotency-Key` is remembered: a repeat within this time "
+        "answers with the first request's operation. Expired keys are deleted hourly.",
+    )
 
     # Workers
     workers: int = Field(

@@ -67,6 +67,7 @@ async def get_submitter(resources: ResourcesDep) -> Submitter:
         resources.waiter,
         resources.work_queued,
         resources.settings.wait_timeout_s,
+        int(resources.settings.idempotency_retention_h * 3_600_000),
     )
 
 

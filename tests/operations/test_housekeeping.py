@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from pixsearch.db.dialect import dialect_of
-from pixsearch.db.tables import operations
+from pixsearch.db.tables import idempotency_keys, operations
 from pixsearch.operations import store
 from pixsearch.operations.housekeeping import optimize, purge_old
 from tests.operations.test_store import claim, enqueue
@@ -44,3 +44,12 @@ def test_optimize_gives_sqlite_planner_statistics(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         analysed = set(conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars())
     assert {"organisations", "operations", "operation_items"} <= analysed
+
+
+def test_housekeeping_purges_expired_idempotency_keys(engine: sa.Engine) -> None:
+    from pixsearch.operations.housekeeping import purge_expired_keys
+    from tests.operations.test_idempotency import count, keyed, submit
+
+    submit(engine, keyed(1, "old", retention_ms=-1), keyed(1, "live"))
+    assert purge_expired_keys(engine) == 1
+    assert count(engine, idempotency_keys) == 1

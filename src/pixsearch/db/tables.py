@@ -135,3 +135,20 @@ operation_items = sa.Table(
     sa.Column("raw_id", sa.JSON, nullable=False),  # the id as the request gave it (str or int)
     sa.Column("body", sa.JSON),  # the fields given; null for a delete
 )
+
+# Idempotency-Key of a write: a repeat within the retention time answers with the same
+# operation. The primary key is what makes two racing requests create one operation.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of the request
+    sa.Column(
+        "op_id", sa.Integer, sa.ForeignKey("operations.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
+    sa.Index("ix_idempotency_keys_op_id", "op_id"),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
 
@@ -21,6 +21,7 @@ from pixsearch.images.schemas import (
     check_image_id,
 )
 from pixsearch.images.writes import Submitter, WriteFlags, batch_items, single_item
+from pixsearch.operations.idempotency import KEY_HEADER, KEY_PATTERN
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers
 from pixsearch.vocabulary.fields import FieldName, Lang
@@ -36,6 +37,16 @@ WRITE_ANSWERS = {
     202: {"model": Accepted, "description": "Queued; poll GET /ops/{operation_id}."},
     **error_answers(401, 413, 422),
 }
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        pattern=KEY_PATTERN,
+        description="1-255 printable characters. A repeat with the same key and request "
+        "creates no operation and answers with the first one's (PIXSEARCH_IDEMPOTENCY_"
+        "RETENTION_H); the same key with another request is a 422.",
+    ),
+]
 
 
 async def write_flags(
@@ -44,8 +55,16 @@ async def write_flags(
     strict: Annotated[bool, Query(description="Fail on an id conflict.")] = False,
     subset: Annotated[bool, Query(description="Apply the items that succeed.")] = False,
     lang: Annotated[Lang, Query(description="Language of generated keywords.")] = "en",
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> WriteFlags:
-    return WriteFlags(wait=wait, urgent=urgent, strict=strict, subset=subset, lang=lang)
+    return WriteFlags(
+        wait=wait,
+        urgent=urgent,
+        strict=strict,
+        subset=subset,
+        lang=lang,
+        idempotency_key=idempotency_key,
+    )
 
 
 async def delete_flags(
@@ -53,8 +72,11 @@ async def delete_flags(
     urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
     strict: Annotated[bool, Query(description="Fail on a missing id.")] = False,
     subset: Annotated[bool, Query(description="Apply the items that succeed.")] = False,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> WriteFlags:
-    return WriteFlags(wait=wait, urgent=urgent, strict=strict, subset=subset)
+    return WriteFlags(
+        wait=wait, urgent=urgent, strict=strict, subset=subset, idempotency_key=idempotency_key
+    )
 
 
 WriteFlagsDep = Annotated[WriteFlags, Depends(write_flags)]

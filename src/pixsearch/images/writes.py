@@ -11,9 +11,16 @@ from typing import Any
 from pixsearch.errors import InvalidInput
 from pixsearch.images.schemas import Accepted, BatchDelete, BatchImage, ImageBody, check_image_id
 from pixsearch.operations.enqueuer import Enqueuer
+from pixsearch.operations.idempotency import fingerprint
 from pixsearch.operations.schemas import Operation
 from pixsearch.operations.waiter import Waiter
-from pixsearch.vocabulary.operations import METHOD_OF_MODE, Mode, NewItem, NewOperation
+from pixsearch.vocabulary.operations import (
+    METHOD_OF_MODE,
+    IdempotencyKey,
+    Mode,
+    NewItem,
+    NewOperation,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class WriteFlags:
     strict: bool = False
     subset: bool = False
     lang: str = "en"
+    idempotency_key: str | None = None
 
 
 def single_item(mode: Mode, image_id: str, body: ImageBody | None) -> list[NewItem]:
@@ -84,12 +92,15 @@ class Submitter:
     waiter: Waiter
     work_queued: asyncio.Event
     wait_timeout_s: float
+    key_retention_ms: int  # how long an Idempotency-Key names its operation
 
     async def submit(
         self, org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags
     ) -> Operation | Accepted:
-        """Queue the operation; wait for it when asked, up to the wait limit."""
-        op_id = await self.enqueuer.submit(new_operation(org_id, mode, items, flags))
+        """Queue the operation (or find the one its idempotency key names); wait for it when
+        asked, up to the wait limit."""
+        operation = new_operation(org_id, mode, items, flags, self.key_retention_ms)
+        op_id = await self.enqueuer.submit(operation)
         self.work_queued.set()
         if flags.wait:
             found = await self.waiter.finished_operation(org_id, op_id, self.wait_timeout_s)
@@ -98,8 +109,21 @@ class Submitter:
         return Accepted(operation_id=op_id, n_total=len(items), msg=ACCEPTED_MSG[mode])
 
 
-def new_operation(org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags) -> NewOperation:
+def new_operation(
+    org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags, key_retention_ms: int
+) -> NewOperation:
     """The operation a write queues (one transaction, shared with concurrent ones)."""
+    idempotency = None
+    if flags.idempotency_key is not None:
+        options = {
+            "urgent": flags.urgent,
+            "strict": flags.strict,
+            "subset": flags.subset,
+            "lang": flags.lang,
+        }
+        idempotency = IdempotencyKey(
+            flags.idempotency_key, fingerprint(mode, items, options), key_retention_ms
+        )
     return NewOperation(
         org_id=org_id,
         method=METHOD_OF_MODE[mode],
@@ -110,4 +134,5 @@ def new_operation(org_id: int, mode: Mode, items: list[NewItem], flags: WriteFla
         strict=flags.strict,
         subset=flags.subset,
         lang=flags.lang,
+        idempotency=idempotency,
     )

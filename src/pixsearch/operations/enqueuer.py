@@ -10,13 +10,14 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.engine import writer
-from pixsearch.operations import store
+from pixsearch.operations.idempotency import enqueue_idempotent
 from pixsearch.vocabulary.operations import NewOperation
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class Enqueuer:
         self._thread.start()
 
     async def submit(self, operation: NewOperation) -> int:
-        """Queue `operation`; its id once committed."""
+        """Queue `operation`; its id once committed (or the id of the operation its
+        idempotency key already names)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put(_Pending(operation, future, loop))
@@ -68,33 +70,44 @@ class Enqueuer:
                 group.append(more)
             self._write(group)
 
-    def _write(self, group: list[_Pending]) -> None:
+    def _write(self, group: list[_Pending], *, retry: bool = True) -> None:
         try:
             with self.engine.begin() as conn:
                 operations = [pending.operation for pending in group]
-                ids = store.enqueue_many(conn, self.dialect, operations)
+                ids = enqueue_idempotent(conn, self.dialect, operations)
         except Exception as error:
             if len(group) > 1:
                 # One bad write must not fail its neighbours: retry each on its own.
                 for pending in group:
                     self._write([pending])
                 return
+            if retry and isinstance(error, sa.exc.IntegrityError):
+                # Another process stored this idempotency key meanwhile: now we find it.
+                self._write(group, retry=False)
+                return
             _fail(group[0], error)
             return
         _resolve_all(group, ids)
 
 
-def _resolve_all(group: list[_Pending], ids: list[int]) -> None:
+Outcome = int | Exception
+
+
+def _resolve_all(group: list[_Pending], outcomes: Sequence[Outcome]) -> None:
     """Settle a committed group with one wake-up per event loop, not one per request."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, int]]] = {}
-    for pending, op_id in zip(group, ids, strict=True):
-        by_loop.setdefault(pending.loop, []).append((pending, op_id))
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, Outcome]]] = {}
+    for pending, outcome in zip(group, outcomes, strict=True):
+        by_loop.setdefault(pending.loop, []).append((pending, outcome))
     for loop, settled in by_loop.items():
 
-        def settle(settled: list[tuple[_Pending, int]] = settled) -> None:
-            for pending, op_id in settled:
-                if not pending.future.cancelled():
-                    pending.future.set_result(op_id)
+        def settle(settled: list[tuple[_Pending, Outcome]] = settled) -> None:
+            for pending, outcome in settled:
+                if pending.future.cancelled():
+                    continue
+                if isinstance(outcome, Exception):
+                    pending.future.set_exception(outcome)
+                else:
+                    pending.future.set_result(outcome)
 
         loop.call_soon_threadsafe(settle)
 

@@ -70,6 +70,15 @@ class NewItem:
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """An operation's Idempotency-Key: the key, what the request asked for, how long."""
+
+    key: str
+    fingerprint: str  # SHA-256 of the request; the same key must come with the same
+    retention_ms: int
+
+
+@dataclass(frozen=True)
 class NewOperation:
     org_id: int
     method: Method
@@ -80,6 +89,7 @@ class NewOperation:
     strict: bool = False
     subset: bool = False
     lang: str = "en"
+    idempotency: IdempotencyKey | None = None
 
 
 @dataclass(frozen=True)
