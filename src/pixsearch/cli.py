@@ -1,4 +1,5 @@
-"""The `pixsearch` command: serve, worker, keys, db, models. Builds Settings() once."""
+"""The `pixsearch` command: serve, worker, keys, db, models, import, export. Builds
+Settings() once (import and export are clients: they read no settings)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pixsearch.catalogue.commands import export_command, import_command
 from pixsearch.config import Settings
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Manage the AI models.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.command("import")(import_command)
+app.command("export")(export_command)
 
 
 def freeze_start_up() -> None:

@@ -63,8 +63,8 @@ class AsyncClient:
                     call.method,
                     call.path,
                     params=calls.encode_params(call.params),
-                    json=call.body,
                     headers=call.headers(),
+                    **call.content(),
                 )
             except httpx.TransportError as error:
                 outcome = error

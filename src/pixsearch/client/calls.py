@@ -20,12 +20,13 @@ from pydantic import TypeAdapter
 
 from pixsearch.client.errors import ConnectionFailed, error_of
 from pixsearch.images.schemas import Accepted, Image
-from pixsearch.operations.idempotency import KEY_HEADER
 from pixsearch.operations.schemas import Operation
 from pixsearch.search.schemas import SearchAnswer
 
 T = TypeVar("T")
 WriteResult = Accepted | Operation
+KEY_HEADER = "Idempotency-Key"  # as pixsearch.operations.idempotency names it; not
+# imported from there, so that the client does not load the database layer
 RETRIED_STATUSES = frozenset((500, 502, 503, 504))
 Params = list[tuple[str, str | int | float | bool]]
 MAX_PAGES = 2**31  # iterators stop at the first short page long before this
@@ -41,7 +42,7 @@ class Call(Generic[T]):
     path: str
     parse: Callable[[httpx.Response], T]
     params: Params = field(default_factory=list)
-    body: Any = None
+    body: Any = None  # sent as JSON; bytes are sent as they are (JSON encoded already)
     idempotency_key: str | None = None
 
     @property
@@ -50,7 +51,16 @@ class Call(Generic[T]):
         return self.method == "GET" or self.idempotency_key is not None
 
     def headers(self) -> dict[str, str]:
-        return {KEY_HEADER: self.idempotency_key} if self.idempotency_key else {}
+        headers = {KEY_HEADER: self.idempotency_key} if self.idempotency_key else {}
+        if isinstance(self.body, bytes):
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def content(self) -> dict[str, Any]:
+        """The body as httpx takes it: `content=` for bytes, `json=` otherwise."""
+        if isinstance(self.body, bytes):
+            return {"content": self.body}
+        return {} if self.body is None else {"json": self.body}
 
 
 @dataclass(frozen=True)

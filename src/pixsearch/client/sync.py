@@ -70,8 +70,8 @@ class Client:
                     call.method,
                     call.path,
                     params=calls.encode_params(call.params),
-                    json=call.body,
                     headers=call.headers(),
+                    **call.content(),
                 )
             except httpx.TransportError as error:
                 outcome = error
