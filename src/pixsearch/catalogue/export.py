@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from pixsearch.client.sync import Client
-from pixsearch.images.fields import WRITABLE_FIELDS
+from pixsearch.vocabulary.fields import WRITABLE_FIELDS
 
 
 def export_rows(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pixsearch.images.fields import BOOL_FIELDS, LIST_FIELDS, WRITABLE_FIELDS
+from pixsearch.vocabulary.fields import BOOL_FIELDS, LIST_FIELDS, WRITABLE_FIELDS
 
 IMAGE_SUFFIXES = frozenset((".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"))
 TRUE_WORDS = frozenset(("true", "1", "yes", "y", "t"))
