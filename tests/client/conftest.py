@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +31,19 @@ def create_key(data_dir: Path, org: str, **env: str) -> str:
     return cli(data_dir, "keys", "create", "--org", org, **env).strip().splitlines()[-1].split()[-1]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    data_dir = tmp_path_factory.mktemp(f"served-{request.param}")
-    with database_of(request, request.param, data_dir) as url:
+@contextmanager
+def serve(request: pytest.FixtureRequest, engine: str, data_dir: Path) -> Iterator[Served]:
+    """`pixsearch serve` on a fresh database of `engine` (body limit 1 MiB), with a key."""
+    with database_of(request, engine, data_dir) as url:
         env = {"PIXSEARCH_DATABASE_URL": url, "PIXSEARCH_MAX_BODY_BYTES": str(1024 * 1024)}
         key = create_key(data_dir, "acme", **env)
         with ServerProcess(data_dir, **env) as server:
             yield Served(server.url, key, data_dir, env, server)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    with serve(request, request.param, tmp_path_factory.mktemp(f"served-{request.param}")) as it:
+        yield it

@@ -20,6 +20,7 @@ class FlakyProxy:
         self.drop_first = drop_first  # forward this many, then hang up without answering
         self.requests = 0
         self.keys: list[str | None] = []
+        self.calls: list[tuple[str, str]] = []  # (method, path) of every request
         self._lock = threading.Lock()
         self._http = httpx.Client(base_url=upstream, timeout=60)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -68,6 +69,7 @@ class FlakyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.keys.append(self.headers.get("Idempotency-Key"))
+                proxy.calls.append((self.command, self.path.split("?")[0]))
                 fate = proxy._next_fate()
                 if fate == "fail":
                     self.send_response(503)

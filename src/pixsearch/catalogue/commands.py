@@ -177,7 +177,7 @@ def write_report(path: Path | None, failures: list[RowFailure]) -> None:
     if path is None:
         return
     with path.open("w", encoding="utf-8") as out:
-        for failure in failures:
+        for failure in sorted(failures, key=lambda failure: failure.row):
             out.write(json.dumps(failure.as_json(), ensure_ascii=False) + "\n")
 
 
