@@ -23,7 +23,7 @@ OPTIONS = ImportOptions().recorded()
 
 
 def rows(n: int, title: str = "t") -> list[Row]:
-    return [Row(i + 1, {"id": f"r{i}", "title": title}) for i in range(n)]
+    return [Row.of(i + 1, {"id": f"r{i}", "title": title}) for i in range(n)]
 
 
 def test_batches_are_cut_by_rows_and_by_bytes_the_same_way_every_time() -> None:
@@ -33,7 +33,7 @@ def test_batches_are_cut_by_rows_and_by_bytes_the_same_way_every_time() -> None:
     by_bytes = list(plan_batches(rows(7), 100, 60))  # each row is 24 bytes
     assert [len(batch.rows) for batch in by_bytes] == [2, 2, 2, 1]
     assert all(len(batch.body) <= 60 for batch in by_bytes)
-    huge = [Row(1, {"id": "big", "title": "x" * 500}), *rows(1)]
+    huge = [Row.of(1, {"id": "big", "title": "x" * 500}), *rows(1)]
     assert [len(b.rows) for b in plan_batches(huge, 100, 60)] == [1, 1]  # alone, not refused
     again = list(plan_batches(rows(7), 100, 60))
     assert [b.body for b in again] == [b.body for b in by_bytes]
@@ -73,7 +73,7 @@ def operation(errors: list[dict[str, object]], num_good: int) -> Operation:
 
 def test_failures_name_the_rows_and_under_all_or_nothing_the_rest_of_the_batch() -> None:
     (batch,) = plan_batches(
-        [Row(5, {"id": 7}), Row(6, {"id": "b"}), Row(9, {"id": "c"})], 10, 10**6
+        [Row.of(5, {"id": 7}), Row.of(6, {"id": "b"}), Row.of(9, {"id": "c"})], 10, 10**6
     )
     failed = operation([{"id": 7, "msg": "HTTP 404 from host"}], num_good=0)
     assert failures_of(batch, failed, ImportOptions()) == [

@@ -24,8 +24,7 @@ def test_csv_cells_are_typed_by_the_image_schema(tmp_path: Path) -> None:
         "2,http://h.test/b.jpg,,,,,\n",
     )
     rows = list(csv_rows(source, "|"))
-    assert rows[0] == Row(
-        1,
+    assert rows[0].number == 1 and rows[0].fields == (
         {
             "id": "1",
             "src": "http://h.test/a.jpg",
@@ -34,9 +33,9 @@ def test_csv_cells_are_typed_by_the_image_schema(tmp_path: Path) -> None:
             "ai_generated": False,
             "title": "A, quoted",
             "date": "2005-5-13",
-        },
+        }
     )
-    assert rows[1] == Row(2, {"id": "2", "src": "http://h.test/b.jpg"})  # empty: not given
+    assert rows[1] == Row.of(2, {"id": "2", "src": "http://h.test/b.jpg"})  # empty: not given
 
 
 def test_csv_list_separator_is_configurable(tmp_path: Path) -> None:
@@ -60,10 +59,11 @@ def test_bad_rows_are_reported_with_their_number(tmp_path: Path) -> None:
         "1 cells, the header has 2"
     )
     jsonl = write(tmp_path / "c.jsonl", '{"id": 1}\n\n[1]\n{oops\n')
-    assert [(row.number, row.problem is None) for row in jsonl_rows(jsonl)] == [
-        (1, True),
-        (2, False),
-        (3, False),
+    checked = check_rows(jsonl_rows(jsonl), "patch")
+    assert checked.rows == 3
+    assert [(f.row, f.msg) for f in checked.failures] == [
+        (2, "row: Input should be an object"),
+        (3, "row: Invalid JSON: key must be a string at line 1 column 2"),
     ]
 
 
@@ -90,7 +90,7 @@ def test_check_names_every_bad_row_and_field(tmp_path: Path) -> None:
 
 def test_fingerprint_follows_the_rows(tmp_path: Path) -> None:
     one = write(tmp_path / "1.jsonl", '{"id": "a", "title": "t"}\n')
-    same = write(tmp_path / "2.jsonl", '{"id":"a","title":"t"}\n\n')
+    same = write(tmp_path / "2.jsonl", '  {"id": "a", "title": "t"}\n\n')
     other = write(tmp_path / "3.jsonl", '{"id": "a", "title": "u"}\n')
     prints = [check_rows(jsonl_rows(path), "patch").fingerprint for path in (one, same, other)]
     assert prints[0] == prints[1] != prints[2]
@@ -106,5 +106,5 @@ def test_folder_rows_name_images_by_relative_path(tmp_path: Path) -> None:
         {"id": "trip__day 1__a.JPG", "src": "http://127.0.0.1:8080/trip/day%201/a.JPG"},
     ]
     assert list(folder_rows(tmp_path / "trip" / "day 1", "http://h")) == [
-        Row(1, {"id": "a.JPG", "src": "http://h/a.JPG"})
+        Row.of(1, {"id": "a.JPG", "src": "http://h/a.JPG"})
     ]

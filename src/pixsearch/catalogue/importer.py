@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from pixsearch.catalogue.check import RowFailure, canonical
+from pixsearch.catalogue.check import RowFailure, id_of
 from pixsearch.catalogue.progress import Progress
 from pixsearch.catalogue.rows import Row
 from pixsearch.catalogue.state import DoneBatch, ImportState
@@ -73,7 +73,7 @@ def plan_batches(rows: Iterable[Row], size: int, max_bytes: int) -> Iterator[Bat
     current: list[Row] = []
     parts: list[bytes] = []
     for row in rows:
-        text = canonical(row.fields).encode()
+        text = row.text or b"null"  # checked rows all have their text
         if current and (len(current) >= size or used + len(text) + 1 > max_bytes):
             yield Batch(index, current, b"[" + b",".join(parts) + b"]")
             index, current, parts, used = index + 1, [], [], 2
@@ -150,19 +150,15 @@ def failures_of(batch: Batch, operation: Operation, options: ImportOptions) -> l
     that failed (the others were not applied either)."""
     if not operation.errors:
         return []
-    rows = {str((row.fields or {}).get("id")): row for row in batch.rows}
+    rows = {str(id_of(row)): row for row in batch.rows}
     failures: list[RowFailure] = []
     for error in operation.errors:
         if error.id is None:  # the whole operation failed (cancelled, internal error)
-            return [RowFailure(row_id(row), row.number, error.msg) for row in batch.rows]
+            return [RowFailure(id_of(row), row.number, error.msg) for row in batch.rows]
         row = rows.pop(str(error.id), None)
         failures.append(RowFailure(error.id, row.number if row else 0, error.msg))
     if not options.subset:
         failures += [
-            RowFailure(row_id(row), row.number, ALL_OR_NOTHING_MSG) for row in rows.values()
+            RowFailure(id_of(row), row.number, ALL_OR_NOTHING_MSG) for row in rows.values()
         ]
     return sorted(failures, key=lambda failure: failure.row)
-
-
-def row_id(row: Row) -> object:
-    return (row.fields or {}).get("id")

@@ -1,7 +1,8 @@
 """The rows of a source: JSON Lines, CSV (typed by the image schema) or a folder of images.
 
-Each row is numbered from 1 (the first data row; a CSV's header is not a row) and is a
-dict of the fields it gives, ready to send.
+Each row is numbered from 1 (the first data row; a CSV's header is not a row) and holds
+the JSON object it sends: a JSON Lines row is its line as it is (never decoded and encoded
+again: at 10^5 rows that would cost seconds), a CSV or folder row its typed fields encoded.
 """
 
 from __future__ import annotations
@@ -29,8 +30,23 @@ class SourceError(Exception):
 @dataclass(frozen=True)
 class Row:
     number: int
-    fields: dict[str, Any] | None  # None: the row could not be parsed
+    text: bytes | None  # the row's JSON object as sent; None when the row is unreadable
     problem: str | None = None
+
+    @classmethod
+    def of(cls, number: int, fields: dict[str, Any]) -> Row:
+        return cls(number, json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode())
+
+    @property
+    def fields(self) -> dict[str, Any] | None:
+        """The row decoded (for reports and tests), or None when it is not a JSON object."""
+        if self.text is None:
+            return None
+        try:
+            value = json.loads(self.text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)
@@ -57,21 +73,14 @@ def detect_kind(path: Path, given: str | None) -> str:
 
 
 def jsonl_rows(path: Path) -> Iterator[Row]:
+    """The non-blank lines, undecoded: checking them is validating them."""
     number = 0
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:
         for line in lines:
-            if not line.strip():
-                continue
-            number += 1
-            try:
-                value = json.loads(line)
-            except ValueError as error:
-                yield Row(number, None, f"not JSON: {error}")
-                continue
-            if not isinstance(value, dict):
-                yield Row(number, None, "not a JSON object")
-                continue
-            yield Row(number, value)
+            text = line.strip()
+            if text:
+                number += 1
+                yield Row(number, text)
 
 
 def csv_rows(path: Path, separator: str) -> Iterator[Row]:
@@ -85,7 +94,7 @@ def csv_rows(path: Path, separator: str) -> Iterator[Row]:
             if len(record) != len(columns):
                 yield Row(number, None, f"{len(record)} cells, the header has {len(columns)}")
                 continue
-            yield Row(number, typed_record(columns, record, separator))
+            yield Row.of(number, typed_record(columns, record, separator))
 
 
 def check_header(columns: list[str]) -> list[str]:
@@ -126,4 +135,6 @@ def folder_rows(folder: Path, base_url: str) -> Iterator[Row]:
     base = base_url.rstrip("/")
     for number, path in enumerate(files, start=1):
         relative = path.relative_to(folder).as_posix()
-        yield Row(number, {"id": relative.replace("/", "__"), "src": f"{base}/{quote(relative)}"})
+        yield Row.of(
+            number, {"id": relative.replace("/", "__"), "src": f"{base}/{quote(relative)}"}
+        )
