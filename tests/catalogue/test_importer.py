@@ -98,3 +98,19 @@ def test_plain_progress_prints_a_line_every_interval(capsys: pytest.CaptureFixtu
     quiet = LineProgress(100, every_s=3600)
     quiet.finished(1, 0)
     assert capsys.readouterr().err == ""
+
+
+def test_the_bar_shows_sent_applied_and_failed_rows() -> None:
+    import io
+
+    from rich.console import Console
+
+    from pixsearch.catalogue.progress import BarProgress
+
+    screen = io.StringIO()
+    bar = BarProgress(10, Console(file=screen, force_terminal=True, width=160))
+    bar.sent(5)
+    bar.finished(4, 1)
+    bar.close()
+    shown = screen.getvalue()
+    assert "5/10" in shown and "sent 5 · applied 4 · failed 1" in shown and "rows/s" in shown
