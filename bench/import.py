@@ -15,7 +15,7 @@ The importer's cost is (import time - hand time) / hand time.
    left, none more).
 
     python -m bench.import [--rows 100000] [--image-rows 5000] [--batch-size 1000]
-                           [--concurrency 4]
+                           [--concurrency 4] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -98,25 +98,57 @@ def run_importer(command: list[str]) -> float:
     return seconds
 
 
-def count_operations(url: str, key: str) -> int:
-    total, page = 0, 1
-    while True:
+def list_operations(url: str, key: str) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    for page in range(1, 10**6):
         ops = httpx.get(
             f"{url}/ops", params={"limit": 1000, "page": page}, headers={"API-Key": key}
         ).json()
-        total += len(ops)
+        found += ops
         if len(ops) < 1000:
-            return total
-        page += 1
+            break
+    return found
 
 
-def compare(name: str, n: int, hand_s: float, import_s: float) -> None:
+def count_operations(url: str, key: str) -> int:
+    return len(list_operations(url, key))
+
+
+def apply_seconds(url: str, key: str, after: int) -> float:
+    """The server's own time applying the operations after op id `after` (sum of exec_ms)."""
+    ops = [op for op in list_operations(url, key) if int(str(op["op_id"])) > after]
+    return sum(int(str(op["exec_ms"])) for op in ops) / 1000
+
+
+def last_op(url: str, key: str) -> int:
+    ops = httpx.get(f"{url}/ops", params={"limit": 1}, headers={"API-Key": key}).json()
+    return int(ops[0]["op_id"]) if ops else 0
+
+
+def compare(name: str, n: int, hand: tuple[float, float], imported: tuple[float, float]) -> None:
+    """One line: wall time and the server's apply time (exec_ms summed) of each side."""
+    (hand_s, hand_apply), (import_s, import_apply) = hand, imported
     print(
-        f"{name}: {n:,} rows  by hand {hand_s:6.1f} s ({n / hand_s:7,.0f} rows/s)  "
-        f"import {import_s:6.1f} s ({n / import_s:7,.0f} rows/s)  "
-        f"importer cost {100 * (import_s - hand_s) / hand_s:+5.1f} %",
+        f"{name}: {n:,} rows  by hand {hand_s:6.1f} s ({n / hand_s:7,.0f} rows/s; server "
+        f"applying {hand_apply:5.1f} s)  import {import_s:6.1f} s ({n / import_s:7,.0f} "
+        f"rows/s; server applying {import_apply:5.1f} s)  importer cost "
+        f"{100 * (import_s - hand_s) / hand_s:+5.1f} %",
         flush=True,
     )
+
+
+def timed_by_hand(
+    url: str, key: str, rows: list[dict[str, object]], size: int, c: int
+) -> tuple[float, float]:
+    before = last_op(url, key)
+    seconds = asyncio.run(send_by_hand(url, key, rows, size, c))
+    return seconds, apply_seconds(url, key, before)
+
+
+def timed_import(url: str, key: str, source: Path, size: int, c: int) -> tuple[float, float]:
+    before = last_op(url, key)
+    seconds = run_importer(importer(url, key, source, size, c))
+    return seconds, apply_seconds(url, key, before)
 
 
 def resume_after_kill(url: str, key: str, source: Path, size: int, c: int, n: int) -> None:
@@ -150,6 +182,7 @@ def main() -> None:
     parser.add_argument("--image-rows", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=2, help="Metadata rounds (hand, import).")
     args = parser.parse_args()
     size, c = args.batch_size, args.concurrency
     with tempfile.TemporaryDirectory(prefix="pixsearch-bench-import-") as tmp:
@@ -170,18 +203,19 @@ def main() -> None:
                 f"seed: {rows:,} rows added with one download each in {seeding:.1f} s", flush=True
             )
 
-            hand = asyncio.run(send_by_hand(url, key, metadata_rows(rows, seed, "hand"), size, c))
-            write_rows(root / "meta.jsonl", metadata_rows(rows, seed, "import"))
-            imported = run_importer(importer(url, key, root / "meta.jsonl", size, c))
-            compare("metadata", rows, hand, imported)
+            for round_ in range(args.repeat):  # alternate, so load drift hits both sides
+                tag = f"r{round_}"
+                hand = timed_by_hand(url, key, metadata_rows(rows, seed, f"hand {tag}"), size, c)
+                source = root / f"meta-{tag}.jsonl"
+                write_rows(source, metadata_rows(rows, seed, f"import {tag}"))
+                compare("metadata", rows, hand, timed_import(url, key, source, size, c))
 
             n = args.image_rows
             by_hand = [{"id": f"h{i}", "src": f"{images}/{i}.jpg"} for i in range(n)]
-            hand = asyncio.run(send_by_hand(url, key, by_hand, size, c))
+            hand = timed_by_hand(url, key, by_hand, size, c)
             fresh = [{"id": f"i{i}", "src": f"{images}/{n + i}.jpg"} for i in range(n)]
             write_rows(root / "images.jsonl", fresh)
-            imported = run_importer(importer(url, key, root / "images.jsonl", size, c))
-            compare("images", n, hand, imported)
+            compare("images", n, hand, timed_import(url, key, root / "images.jsonl", size, c))
 
             write_rows(root / "resume.jsonl", metadata_rows(rows, seed, "resume"))
             resume_after_kill(url, key, root / "resume.jsonl", size, c, rows)

@@ -6,7 +6,7 @@
         answer = client.add("42", src="https://example.com/a.jpg", title="A red car")
         operation = client.wait_for(answer)
 
-Results are the server's own schemas (Operation, Accepted, Image, SearchAnswer). Every
+Results are the server's own schemas (Operation, Accepted, Image, Hit, SearchAnswer). Every
 write carries an `Idempotency-Key`, so the retries after a timeout never queue twice.
 See docs/client.md.
 """
@@ -26,7 +26,7 @@ from pixsearch.client.errors import (
 from pixsearch.client.sync import Client
 from pixsearch.images.schemas import Accepted, Image
 from pixsearch.operations.schemas import ItemErrorOut, Operation
-from pixsearch.search.schemas import FacetValue, SearchAnswer
+from pixsearch.search.schemas import FacetValue, Hit, SearchAnswer
 
 __all__ = [
     "Accepted",
@@ -37,6 +37,7 @@ __all__ = [
     "ConflictError",
     "ConnectionFailed",
     "FacetValue",
+    "Hit",
     "Image",
     "ItemErrorOut",
     "NotFoundError",

@@ -15,7 +15,7 @@ from pixsearch.client.calls import Call, Retry, WriteResult
 from pixsearch.client.sync import DEFAULT_TIMEOUT_S, http_options
 from pixsearch.images.schemas import Accepted, Image
 from pixsearch.operations.schemas import Operation
-from pixsearch.search.schemas import SearchAnswer
+from pixsearch.search.schemas import Hit, SearchAnswer
 
 T = TypeVar("T")
 
@@ -270,7 +270,7 @@ class AsyncClient:
         sort_order: str | None = None,
         fields: Iterable[str] | None = None,
         lang: str = "en",
-    ) -> AsyncIterator[Image]:
+    ) -> AsyncIterator[Hit]:
         """Every image matching `q`, page after page. Sort by `image_id` for a stable walk
         of a catalogue that changes meanwhile."""
         fields = list(fields) if fields else None

@@ -14,7 +14,7 @@ from pixsearch.client import calls
 from pixsearch.client.calls import Call, Retry, WriteResult
 from pixsearch.images.schemas import Accepted, Image
 from pixsearch.operations.schemas import Operation
-from pixsearch.search.schemas import SearchAnswer
+from pixsearch.search.schemas import Hit, SearchAnswer
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 75.0  # longer than the server's default wait=true limit (60 s)
@@ -277,7 +277,7 @@ class Client:
         sort_order: str | None = None,
         fields: Iterable[str] | None = None,
         lang: str = "en",
-    ) -> Iterator[Image]:
+    ) -> Iterator[Hit]:
         """Every image matching `q`, page after page. Sort by `image_id` for a stable walk
         of a catalogue that changes meanwhile."""
         fields = list(fields) if fields else None
