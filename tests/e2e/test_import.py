@@ -94,7 +94,10 @@ def test_csv_import_loads_the_catalogue(
             assert image.nsfw is bool(n % 2) and image.date == f"2020-01-{n + 1:02d}"
             assert image.width == 30 + n
         assert len(client.operations()) == 3
-    state = [json.loads(line) for line in (tmp_path / "catalogue.csv.import-state").open()]
+    state = [
+        json.loads(line)
+        for line in (tmp_path / "catalogue.csv.import-state").read_text().splitlines()
+    ]
     assert sorted(event["batch"] for event in state[1:] if event.get("done")) == [0, 1, 2]
 
 
@@ -130,7 +133,7 @@ def test_check_validates_every_row_and_sends_nothing(
             "import", str(source), "--errors", str(report), *extra, url=served.url, key=key
         )
         assert done.returncode == 1 and "checked 4 rows: 3 invalid" in done.stderr
-        failures = [json.loads(line) for line in report.open()]
+        failures = [json.loads(line) for line in report.read_text().splitlines()]
         assert [(f["row"], f["id"]) for f in failures] == [(2, "no-src"), (3, "ok"), (4, None)]
         assert failures[0]["msg"] == "src: Field required"
     good = tmp_path / "good.jsonl"
@@ -154,7 +157,7 @@ def test_failure_report_names_each_failed_row(
     args = ["import", str(source), "--batch-size", "3", "--errors", str(report)]
     done = pixsearch(*args, *(["--subset"] if subset else []), url=served.url, key=key)
     assert done.returncode == 1
-    failures = [json.loads(line) for line in report.open()]
+    failures = [json.loads(line) for line in report.read_text().splitlines()]
     if subset:
         assert [(f["id"], f["row"]) for f in failures] == [("i1", 2), ("i4", 5)]
         assert "applied 4" not in done.stderr and "4 applied, 2 failed" in done.stderr
