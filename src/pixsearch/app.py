@@ -17,6 +17,8 @@ from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
 from pixsearch.images.router import router as images_router
+from pixsearch.monitoring.exposition import metrics_endpoint, serve_metrics
+from pixsearch.monitoring.middleware import MonitorRequests
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
 from pixsearch.search.router import router as search_router
@@ -36,9 +38,11 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             app.state.key_cache = KeyCache()
-            async with run_background(resources, workers=run_workers):
-                log.info("pixsearch %s ready", __version__)
-                yield
+            port = settings.metrics_port
+            with serve_metrics(resources.metrics, settings.metrics_host, port):
+                async with run_background(resources, workers=run_workers):
+                    log.info("pixsearch %s ready", __version__)
+                    yield
 
     # FastAPI's own body limit: 413 from Content-Length up front, or as a chunked body grows.
     app = FastAPI(
@@ -60,6 +64,9 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             max_age=600,
         )
     app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
+    app.add_middleware(MonitorRequests)
+    if settings.metrics == "on" and settings.metrics_port is None:
+        app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(images_router)
     app.include_router(operations_router)
     app.include_router(search_router)

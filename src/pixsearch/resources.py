@@ -17,6 +17,7 @@ from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.fetch import Fetcher
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.ingest.steps import build_captions, build_steps
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.waiter import Waiter
 from pixsearch.runtimes.registry import Models, open_models
@@ -41,6 +42,7 @@ class Resources:
     # Set when an operation is queued in this process (or another one, through LISTEN);
     # the worker of this process, if it runs one, waits on it.
     work_queued: asyncio.Event
+    metrics: Metrics | None  # None with PIXSEARCH_METRICS=off: nothing is counted
     # Called after each applied operation: in-memory search indexes follow the database.
     on_applied: tuple[Callable[[Applied], None], ...]
 
@@ -63,10 +65,12 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     for name, state in models.status().items():
         log.info("representation %s: %s", name, state)
     backend = open_backend(engine)
-    enqueuer = Enqueuer(engine, backend.dialect)
+    metrics = open_metrics(settings, engine)
+    enqueuer = Enqueuer(engine, backend.dialect, metrics)
+    batch = settings.inference_batch
     try:
-        async with Fetcher(settings) as fetcher:
-            pipeline = Pipeline(settings, fetcher, build_steps(models, settings.inference_batch))
+        async with Fetcher(settings, metrics=metrics) as fetcher:
+            pipeline = Pipeline(settings, fetcher, build_steps(models, batch, metrics))
             yield Resources(
                 settings=settings,
                 engine=engine,
@@ -74,9 +78,10 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 fetcher=fetcher,
                 models=models,
                 pipeline=pipeline,
-                captions=build_captions(models, settings.inference_batch),
+                captions=build_captions(models, batch, metrics),
                 waiter=Waiter(engine, settings.worker_poll_s),
                 enqueuer=enqueuer,
+                metrics=metrics,
                 work_queued=asyncio.Event(),
                 on_applied=(backend.embeddings.follow,),
             )
@@ -84,3 +89,12 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
         enqueuer.close()
         backend.close()
         engine.dispose()
+
+
+def open_metrics(settings: Settings, engine: sa.Engine) -> Metrics | None:
+    """This process's metrics, watching `engine`'s queue; None when they are off."""
+    if settings.metrics == "off":
+        return None
+    metrics = Metrics(per_org=settings.metrics_per_org)
+    metrics.watch_database(engine)
+    return metrics

@@ -94,7 +94,7 @@ def open_header(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=list(MIME_TYPES))
     except Image.DecompressionBombError as exc:
-        raise DecodeError(f"too many pixels: {exc}") from None
+        raise DecodeError(f"too many pixels: {exc}", cause="too_many_pixels") from None
     except UnidentifiedImageError:
         sniffed = sniff_format(data)
         if sniffed in MIME_TYPES:
@@ -175,7 +175,10 @@ def decode_image(
     if width < 1 or height < 1:
         raise DecodeError(f"empty image ({width}x{height} pixels)")
     if width * height > max_pixels:
-        raise DecodeError(f"too many pixels: {width}x{height} is more than {max_pixels}")
+        raise DecodeError(
+            f"too many pixels: {width}x{height} is more than {max_pixels}",
+            cause="too_many_pixels",
+        )
     orientation = orientation_of_exif(image)
     stored = draft_size
     if orientation in SWAPS_AXES:
@@ -189,6 +192,6 @@ def decode_image(
             image = reduce_to(image, stored)
         return Decoded(to_rgb(apply_orientation(image, orientation)), width, height, fmt)
     except Image.DecompressionBombError as exc:
-        raise DecodeError(f"too many pixels: {exc}") from None
+        raise DecodeError(f"too many pixels: {exc}", cause="too_many_pixels") from None
     except CORRUPT as exc:
         raise DecodeError(f"corrupt or truncated {fmt} image: {exc}") from None

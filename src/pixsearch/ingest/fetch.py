@@ -24,6 +24,7 @@ from pixsearch.config import Settings
 from pixsearch.errors import FetchError
 from pixsearch.ingest.guard import Resolver, check_host, resolve_host
 from pixsearch.ingest.transport import GuardedTransport
+from pixsearch.monitoring.metrics import Metrics
 
 SCHEMES = ("http", "https")
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
@@ -50,7 +51,7 @@ class StatusError(FetchError):
     """An HTTP error status, with the server's Retry-After hint for the retry loop."""
 
     def __init__(self, msg: str, *, transient: bool, retry_after_s: float | None) -> None:
-        super().__init__(msg, transient=transient)
+        super().__init__(msg, transient=transient, cause="http_status")
         self.retry_after_s = retry_after_s
 
 
@@ -82,11 +83,11 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise FetchError(f"invalid URL: {exc}") from None
+        raise FetchError(f"invalid URL: {exc}", cause="invalid_url") from None
     if parsed.scheme not in SCHEMES:
-        raise FetchError(f"unsupported scheme {parsed.scheme!r}")
+        raise FetchError(f"unsupported scheme {parsed.scheme!r}", cause="invalid_url")
     if not parsed.host:
-        raise FetchError("invalid URL: no host")
+        raise FetchError("invalid URL: no host", cause="invalid_url")
     check_host(parsed.raw_host.decode("ascii"))
     return parsed
 
@@ -96,7 +97,7 @@ def redirect_target(url: httpx.URL, location: str) -> httpx.URL:
     try:
         target = url.join(location)
     except httpx.InvalidURL as exc:
-        raise FetchError(f"invalid redirect to {location!r}: {exc}") from None
+        raise FetchError(f"invalid redirect to {location!r}: {exc}", cause="invalid_url") from None
     return parse_url(target)
 
 
@@ -119,10 +120,14 @@ def describe_transport_error(exc: httpx.TransportError, settings: Settings) -> F
     """A FetchError naming what went wrong on the wire."""
     if isinstance(exc, httpx.ConnectTimeout):
         return FetchError(
-            f"connect timed out after {settings.fetch_connect_timeout_s:g} s", transient=True
+            f"connect timed out after {settings.fetch_connect_timeout_s:g} s",
+            transient=True,
+            cause="timeout",
         )
     if isinstance(exc, httpx.TimeoutException):
-        return FetchError(f"timed out after {settings.fetch_timeout_s:g} s", transient=True)
+        return FetchError(
+            f"timed out after {settings.fetch_timeout_s:g} s", transient=True, cause="timeout"
+        )
     if isinstance(exc, httpx.ConnectError):
         return FetchError(f"connection failed: {exc}", transient=True)
     if isinstance(exc, httpx.NetworkError):
@@ -133,8 +138,15 @@ def describe_transport_error(exc: httpx.TransportError, settings: Settings) -> F
 class Fetcher:
     """Downloads images with the address guard, limits, redirects and retries."""
 
-    def __init__(self, settings: Settings, *, resolve: Resolver = resolve_host) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resolve: Resolver = resolve_host,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.client = httpx.AsyncClient(
             transport=GuardedTransport(settings, resolve),
             headers=HEADERS,
@@ -164,6 +176,19 @@ class Fetcher:
 
     async def fetch(self, url: str) -> Fetched:
         """Download `url`; raise FetchError naming the cause when it cannot be had."""
+        if self.metrics is None:
+            return await self._fetch(url)
+        started = time.perf_counter()
+        nbytes = 0
+        try:
+            fetched = await self._fetch(url)
+            nbytes = len(fetched.data)
+            return fetched
+        finally:
+            self.metrics.observe_fetch(nbytes, time.perf_counter() - started)
+
+    async def _fetch(self, url: str) -> Fetched:
+        """Download `url` with retries."""
         parse_url(url)
         attempt = 0
         while True:
@@ -197,12 +222,17 @@ class Fetcher:
                         outcome = await self._request(current)
                 except TimeoutError:
                     raise FetchError(
-                        f"timed out after {self.settings.fetch_timeout_s:g} s", transient=True
+                        f"timed out after {self.settings.fetch_timeout_s:g} s",
+                        transient=True,
+                        cause="timeout",
                     ) from None
             if isinstance(outcome, Fetched):
                 return outcome
             current = outcome
-        raise FetchError(f"too many redirects (more than {self.settings.fetch_max_redirects})")
+        raise FetchError(
+            f"too many redirects (more than {self.settings.fetch_max_redirects})",
+            cause="too_many_redirects",
+        )
 
     async def _request(self, url: httpx.URL) -> Fetched | httpx.URL:
         """The body at `url`, or the next URL when it redirects."""
@@ -229,7 +259,7 @@ class Fetcher:
     async def _read_capped(self, response: httpx.Response) -> bytes:
         """The body, refused as soon as it is known to exceed the byte cap."""
         limit = self.settings.fetch_max_bytes
-        too_large = FetchError(f"too large: more than {limit} bytes")
+        too_large = FetchError(f"too large: more than {limit} bytes", cause="too_large")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large

@@ -7,7 +7,8 @@ from anyio import to_thread
 
 from pixsearch.ingest.decode import Decoded
 from pixsearch.ingest.pipeline import AnalyseStep, Analysis
-from pixsearch.runtimes.batcher import MicroBatcher
+from pixsearch.monitoring.metrics import Metrics
+from pixsearch.runtimes.batcher import BatchObserver, MicroBatcher
 from pixsearch.runtimes.clip import ClipModel
 from pixsearch.runtimes.faces import FaceDetector
 from pixsearch.runtimes.registry import Models
@@ -35,10 +36,13 @@ class ClipStep:
 
     name = "clip"
 
-    def __init__(self, model: ClipModel, max_batch: int) -> None:
+    def __init__(self, model: ClipModel, max_batch: int, metrics: Metrics | None = None) -> None:
         self.model = model
         self.batcher: MicroBatcher[np.ndarray, np.ndarray] = MicroBatcher(
-            model.embed_pixels, max_batch=max_batch, max_wait_ms=BATCH_WAIT_MS
+            model.embed_pixels,
+            max_batch=max_batch,
+            max_wait_ms=BATCH_WAIT_MS,
+            on_batch=_observer(metrics, model.name),
         )
 
     async def run(self, decoded: Decoded, analysis: Analysis) -> None:
@@ -51,26 +55,42 @@ class ClipStep:
 class SentenceCaptions:
     """Caption embeddings from the sentence model, batched like images."""
 
-    def __init__(self, model: TextModel, max_batch: int) -> None:
+    def __init__(self, model: TextModel, max_batch: int, metrics: Metrics | None = None) -> None:
         self.model = model
         self.model_name = model.name
         self.batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(
-            model.embed_texts, max_batch=max_batch, max_wait_ms=BATCH_WAIT_MS
+            model.embed_texts,
+            max_batch=max_batch,
+            max_wait_ms=BATCH_WAIT_MS,
+            on_batch=_observer(metrics, model.name),
         )
 
     async def embed(self, text: str) -> np.ndarray:
         return await self.batcher.submit(text)
 
 
-def build_steps(models: Models, max_batch: int) -> list[AnalyseStep]:
+def _observer(metrics: Metrics | None, model: str) -> BatchObserver | None:
+    """What reports each inference batch of `model` to the metrics."""
+    if metrics is None:
+        return None
+    return lambda size, seconds: metrics.observe_batch(model, size, seconds)
+
+
+def build_steps(
+    models: Models, max_batch: int, metrics: Metrics | None = None
+) -> list[AnalyseStep]:
     """The analyse steps that the configured models allow, in order."""
     steps: list[AnalyseStep] = []
     if models.faces is not None:
         steps.append(FacesStep(models.faces))
     if models.clip is not None:
-        steps.append(ClipStep(models.clip, max_batch))
+        steps.append(ClipStep(models.clip, max_batch, metrics))
     return steps
 
 
-def build_captions(models: Models, max_batch: int) -> SentenceCaptions | None:
-    return SentenceCaptions(models.text, max_batch) if models.text is not None else None
+def build_captions(
+    models: Models, max_batch: int, metrics: Metrics | None = None
+) -> SentenceCaptions | None:
+    if models.text is None:
+        return None
+    return SentenceCaptions(models.text, max_batch, metrics)

@@ -76,7 +76,7 @@ async def _prepare(
         try:
             analysis = await pipeline.analyse_url(str(src))
         except ItemError as error:
-            return Prepared(error=str(error))
+            return Prepared(error=str(error), cause=error.cause)
         prepared.values = analysis.values
         prepared.vectors.update(analysis.vectors)
     if text is not None and captions is not None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from pixsearch.db.clock import iso_ms, now_ms
 from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, Dialect
-from pixsearch.db.tables import operation_items, operations
+from pixsearch.db.tables import operation_items, operations, organisations
 from pixsearch.errors import Conflict, NotFound
 from pixsearch.vocabulary.operations import Claimed, Item, Method, Mode, NewOperation, State
 
@@ -129,6 +129,9 @@ def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
         )
         .returning(operations)
     ).one()
+    org = conn.execute(
+        sa.select(organisations.c.name).where(organisations.c.id == row.org_id)
+    ).scalar_one()
     return Claimed(
         id=row.id,
         org_id=row.org_id,
@@ -138,6 +141,9 @@ def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
         subset=row.do_subset,
         lang=row.lang,
         attempts=row.attempts,
+        org=org,
+        created_at=row.created_at,
+        started_at=row.started_at,
     )
 
 

@@ -23,6 +23,8 @@ from pixsearch.db.clock import now_ms
 from pixsearch.db.engine import writer
 from pixsearch.images.service import load_existing
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
+from pixsearch.monitoring.logs import CURRENT, LogContext
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
 from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
@@ -50,6 +52,7 @@ class Worker:
         on_applied: Sequence[OnApplied] = (),
         on_finished: Callable[[int], None] | None = None,
         wake: asyncio.Event | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.writer = writer(engine)
@@ -60,6 +63,7 @@ class Worker:
         self.concurrency = concurrency
         self.on_applied = list(on_applied)
         self.on_finished = on_finished
+        self.metrics = metrics
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = wake if wake is not None else asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -94,6 +98,8 @@ class Worker:
             return store.claim_next(conn, self.backend.dialect, self.name)
 
     async def _run_one(self, op: Claimed) -> None:
+        # This task's own context: its log lines name the operation and its organisation.
+        CURRENT.set(LogContext(op_id=op.id, org=op.org))
         beat = asyncio.create_task(self._heartbeat(op.id))
         try:
             if op.attempts > MAX_ATTEMPTS:
@@ -116,6 +122,17 @@ class Worker:
 
     async def _process(self, op: Claimed) -> None:
         items, existing = await to_thread.run_sync(self._load, op)
+        log.info(
+            "operation %d started",
+            op.id,
+            extra={
+                "method": op.method,
+                "mode": op.mode,
+                "items": len(items),
+                "attempt": op.attempts,
+                "idle_ms": op.started_at - op.created_at,
+            },
+        )
         prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
         started = time.perf_counter()
         applied = await to_thread.run_sync(self._apply, op, items, prepared)
@@ -123,7 +140,37 @@ class Worker:
         if applied.finished:
             for callback in self.on_applied:
                 callback(applied)
-        log.info("operation %s (%s, %d items) finished", op.id, op.mode, len(items))
+            self._report(op, applied)
+
+    def _report(self, op: Claimed, applied: Applied) -> None:
+        """Log and count a finished operation and each of its failed items."""
+        exec_ms = now_ms() - op.started_at
+        idle_ms = op.started_at - op.created_at
+        for failure in applied.failures:
+            log.info(
+                "item %s failed: %s",
+                failure.raw_id,
+                failure.msg,
+                extra={"image_id": failure.raw_id, "cause": failure.cause},
+            )
+        log.info(
+            "operation %d finished",
+            op.id,
+            extra={
+                "method": op.method,
+                "mode": op.mode,
+                **applied.outcomes,
+                "all_good": not applied.failures,
+                "idle_ms": idle_ms,
+                "exec_ms": exec_ms,
+            },
+        )
+        if self.metrics is not None:
+            good = not applied.failures
+            self.metrics.count_finished(op.method, good, op.org, idle_ms / 1000, exec_ms / 1000)
+            self.metrics.count_items(op.method, op.org, applied.outcomes)
+            for failure in applied.failures:
+                self.metrics.count_failure(failure.cause)
 
     def _load(self, op: Claimed) -> tuple[list[Item], dict[str, ImageRow]]:
         with self.engine.connect() as conn:
@@ -153,7 +200,7 @@ class Worker:
     def _give_up(self, op: Claimed) -> None:
         msg = f"internal error: the operation failed {MAX_ATTEMPTS} times; nothing was applied"
         with self.writer.begin() as conn:
-            store.finish(
+            finished = store.finish(
                 conn,
                 self.backend.dialect,
                 op.id,
@@ -162,6 +209,12 @@ class Worker:
                 num_bad=0,
                 errors=[{"id": None, "msg": msg}],
             )
+        if finished:
+            log.error("operation %d finished: %s", op.id, msg, extra={"method": op.method})
+            if self.metrics is not None:
+                idle_s = (op.started_at - op.created_at) / 1000
+                exec_s = (now_ms() - op.started_at) / 1000
+                self.metrics.count_finished(op.method, False, op.org, idle_s, exec_s)
 
     async def _heartbeat(self, op_id: int) -> None:
         # A quarter of the stale limit, whatever it is: a floor here would get live

@@ -17,6 +17,7 @@ several similarity filters, each contributes 1/(60 + its rank) and the score is 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from pixsearch.images.service import render_image
 from pixsearch.index.embeddings import image_vector
 from pixsearch.index.terms import list_facet
 from pixsearch.index.vectors import Key, Matches
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
@@ -85,6 +87,7 @@ class Searcher:
     backend: Backend
     clip: ClipModel | None = None
     text: TextModel | None = None
+    metrics: Metrics | None = None
 
 
 @dataclass
@@ -100,6 +103,7 @@ def search_images(
     conn: sa.Connection, searcher: Searcher, org_id: int, params: SearchParams
 ) -> Page:
     """Run one search of one organisation."""
+    started = time.perf_counter()
     formula = parse_formula(params.q)
     leaves = similarity_filters(formula)
     check_request(params, leaves)
@@ -107,9 +111,29 @@ def search_images(
     dialect.prepare_search(conn)
     if formula is None or not leaves:
         condition = compile_filter(formula, org_id) if formula is not None else None
-        return search_metadata(conn, dialect, org_id, params, condition)
-    matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
-    return search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
+        page = search_metadata(conn, dialect, org_id, params, condition)
+    else:
+        matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
+        page = search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
+    if searcher.metrics is not None:
+        kind = search_kind(leaves, searcher)
+        searcher.metrics.observe_search(kind, time.perf_counter() - started)
+    return page
+
+
+def search_kind(leaves: list[nodes.SimilarityFilter], searcher: Searcher) -> str:
+    """`metadata` (no similarity filter), `vector` (image similarity only), `fulltext`
+    (text filters answered by full text alone: no model) or `hybrid` (text filters that
+    fuse vectors with full text, or text and image similarity together)."""
+    if not leaves:
+        return "metadata"
+    texts = any(isinstance(leaf, nodes.TextFilter) for leaf in leaves)
+    if not texts:
+        return "vector"
+    has_model = searcher.clip is not None or searcher.text is not None
+    if not has_model and all(isinstance(leaf, nodes.TextFilter) for leaf in leaves):
+        return "fulltext"
+    return "hybrid"
 
 
 def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) -> None:

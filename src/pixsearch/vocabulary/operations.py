@@ -102,6 +102,9 @@ class Claimed:
     subset: bool
     lang: str
     attempts: int
+    org: str  # the organisation's name, for log lines and per-organisation metrics
+    created_at: int  # ms, as every timestamp of `operations`
+    started_at: int
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,30 @@ class Prepared:
     """What prepare learnt about one item: its analysis, or why it failed."""
 
     error: str | None = None
+    cause: str | None = None  # why it failed: one of errors.ITEM_CAUSES
     values: dict[str, Any] | None = None  # computed columns, when the pixels were analysed
     vectors: dict[str, Vector] = field(default_factory=dict)  # kind -> (model, vector)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One failed item: its id as the request gave it, the message, and its cause."""
+
+    raw_id: str | int
+    msg: str
+    cause: str
+
+
 @dataclass
 class Applied:
-    """What changed, for the in-memory indexes that follow the database after commit."""
+    """What changed, for the in-memory indexes that follow the database after commit,
+    and what became of each item, for the metrics and the log."""
 
     org_id: int
     deleted: list[int] = field(default_factory=list)
     vectors: list[VectorChange] = field(default_factory=list)
     finished: bool = True
+    # items by outcome: applied, skipped (nothing to do), failed, discarded (fine, but not
+    # applied because another item failed under all-or-nothing)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
