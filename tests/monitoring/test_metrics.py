@@ -14,6 +14,7 @@ from pixsearch.app import create_app
 from pixsearch.config import Settings
 from pixsearch.monitoring.metrics import Metrics
 from tests.conftest import Api, make_settings
+from tests.e2e.server import free_port
 from tests.imageserver import ImageServer, make_jpeg
 from tests.monitoring.scrape import LISTED, Samples, delta, families, parse, value
 from tests.runtimes.tinymodels import build_tiny_clip, build_tiny_text
@@ -170,3 +171,18 @@ def test_organisation_labels_only_when_asked() -> None:
     assert 'pixsearch_operations_enqueued_total{method="add",org="acme",urgent="false"}' in (
         per_org.render().decode()
     )
+
+
+def test_a_metrics_port_serves_them_off_the_api_port(tmp_path: Path) -> None:
+    port = free_port()
+    settings = make_settings(tmp_path, metrics_port=port)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/metrics").status_code == 404  # not on the API port
+        assert client.get("/health").status_code == 200
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert response.status_code == 200
+        samples = parse(response.text)
+        health = {"method": "GET", "route": "/health", "status": "200"}
+        assert value(samples, "pixsearch_http_requests_total", **health) == 1
+    with pytest.raises(httpx.ConnectError):  # closed with the app
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
