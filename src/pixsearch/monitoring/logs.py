@@ -22,8 +22,14 @@ from typing import Any, Literal
 
 LogFormat = Literal["auto", "text", "json"]
 CONTEXT_FIELDS = ("request_id", "op_id", "org")
-# What every LogRecord has; anything else on a record came from `extra=`.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# What every LogRecord has; anything else on a record came from `extra=` (uvicorn's
+# `color_message`, the message with terminal colours, is left out too).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 @dataclass

@@ -101,7 +101,9 @@ class Metrics:
             registry=registry,
         )
         self.fetch_bytes = Counter(
-            "pixsearch_fetch_bytes", "Bytes of image downloads received.", registry=registry
+            "pixsearch_fetch_bytes",
+            "Bytes of the images downloaded (bodies of successful downloads).",
+            registry=registry,
         )
         self.fetch_duration = Histogram(
             "pixsearch_fetch_duration_seconds",
