@@ -53,6 +53,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         docs_url=None,  # served by pixsearch.web, from the service's own files
         redoc_url=None,
     )
+    # Request id, access line and request metrics, inside the headers and CORS layers.
+    app.add_middleware(MonitorRequests)
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Added last, so it runs first: a preflight is answered before anything else.
@@ -64,7 +66,6 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             max_age=600,
         )
     app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
-    app.add_middleware(MonitorRequests)
     if settings.metrics == "on" and settings.metrics_port is None:
         app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(images_router)
