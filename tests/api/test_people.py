@@ -18,17 +18,8 @@ from pixsearch.operations.reembed import enqueue_reembed
 from tests.conftest import Api, add_key, make_settings
 from tests.imageserver import ImageServer, make_jpeg
 from tests.people import photos
-from tests.postgres import database_of
 
 ASTRONAUT = ("astro", "astro-flipped", "astro-dark", "astro-small", "astro-crop")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    with database_of(request, request.param, tmp_path_factory.mktemp("people-db")) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

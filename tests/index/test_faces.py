@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,36 +12,27 @@ import pytest
 import sqlalchemy as sa
 
 from pixsearch.backend import Backend, open_backend
-from pixsearch.db.engine import create_db_engine, writer
-from pixsearch.db.migrate import upgrade
-from pixsearch.db.tables import images, organisations
+from pixsearch.db.engine import writer
+from pixsearch.db.tables import images
 from pixsearch.index.faces import FaceMatches
 from pixsearch.vocabulary.operations import Applied, FaceChange
-from tests.postgres import database_of
 
 MODEL = "faces-a@1"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    with database_of(request, request.param, tmp_path) as url:
-        engine = create_db_engine(url)
-        upgrade(engine)
-        with writer(engine).begin() as conn:
-            conn.execute(
-                sa.insert(organisations),
-                [{"id": 1, "name": "a", "created_at": 0}, {"id": 2, "name": "b", "created_at": 0}],
-            )
-            rows = [
-                {"id": pk, "org_id": 1 if pk <= 50 else 2, "image_id": f"i{pk}",
-                 "created_at": pk, "updated_at": pk}
-                for pk in range(1, 61)
-            ]  # fmt: skip
-            conn.execute(sa.insert(images), rows)
-        opened = open_backend(engine)
-        yield opened
-        opened.close()
-        engine.dispose()
+@pytest.fixture
+def backend(engine: sa.Engine) -> Iterator[Backend]:
+    """The suite's database (organisations 1 and 2) with images 1-50 of 1 and 51-60 of 2."""
+    rows = [
+        {"id": pk, "org_id": 1 if pk <= 50 else 2, "image_id": f"i{pk}",
+         "created_at": pk, "updated_at": pk}
+        for pk in range(1, 61)
+    ]  # fmt: skip
+    with writer(engine).begin() as conn:
+        conn.execute(sa.insert(images), rows)
+    opened = open_backend(engine)
+    yield opened
+    opened.close()
 
 
 def person(seed: int) -> np.ndarray:
