@@ -135,8 +135,10 @@ class IdentityPool:
     ) -> list[NDArray[np.float32] | None]:
         """As `FaceIdentifier.describe`, in a child process (call it from a thread)."""
         boxes = self.identifier.boxes(faces)
+        if not boxes:  # no face, or only small ones: nothing to send
+            return [None] * len(faces)
         vectors = self._pool().submit(describe_in_child, rgb_array(image), boxes).result()
-        return self.identifier.spread(faces, vectors) if boxes else [None] * len(faces)
+        return self.identifier.spread(faces, vectors)
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
