@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from pixsearch import __version__
 from pixsearch.background import run_background
+from pixsearch.celebs.router import router as celebs_router
 from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(images_router)
     app.include_router(operations_router)
     app.include_router(search_router)
+    app.include_router(celebs_router)
 
     @app.get("/health", tags=["service"], summary="Readiness, and which representations are on")
     async def health(request: Request) -> dict[str, Any]:

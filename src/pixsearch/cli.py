@@ -188,23 +188,24 @@ def models_list() -> None:
 
 @models_app.command("reembed")
 def models_reembed() -> None:
-    """Queue operations that recompute embeddings made by other models than the configured."""
+    """Queue operations that recompute embeddings and face identities made by other models."""
     from pixsearch.backend import open_backend
     from pixsearch.operations.reembed import enqueue_reembed
     from pixsearch.runtimes.registry import open_models
 
     settings = _settings()
     models = open_models(settings)
-    if models.clip is None and models.text is None:
+    if models.clip is None and models.text is None and models.identities is None:
         typer.echo("No model is present: " + "; ".join(models.reasons.values()), err=True)
         raise typer.Exit(1)
     clip = models.clip.name if models.clip else None
     text = models.text.name if models.text else None
+    faces = models.identities.name if models.identities else None
     engine = _engine()
     backend = open_backend(engine)
     try:
         with engine.begin() as conn:
-            queued = enqueue_reembed(conn, backend.dialect, clip, text)
+            queued = enqueue_reembed(conn, backend.dialect, clip, text, faces)
     finally:
         backend.close()
     for org, op_ids in queued.items():

@@ -136,6 +136,18 @@ class Settings(BaseSettings):
         description="Face detector: `blazeface`, `haar`, `off`, or `auto` (BlazeFace if "
         "installed, else Haar; see docs/models.md).",
     )
+    face_identities: bool = Field(
+        True,
+        description="Compute face identities (dlib's descriptor) for `p~` and `p=` when the "
+        "people extra is installed; false turns them off.",
+    )
+    face_processes: int = Field(
+        0,
+        ge=0,
+        description="Child processes that compute face identities during ingest (dlib holds "
+        "Python's GIL while it runs, so a thread would stall the event loop); 0 = one per "
+        "CPU core.",
+    )
     inference_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores.")
     inference_batch: int = Field(16, ge=1, description="Largest inference batch.")
 

@@ -15,11 +15,12 @@ from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.fetch import Fetcher
-from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
+from pixsearch.ingest.pipeline import DEFAULT_DRAFT, IDENTITY_DRAFT, CaptionEncoder, Pipeline
 from pixsearch.ingest.steps import build_captions, build_steps
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.waiter import Waiter
+from pixsearch.runtimes.identities import IdentityPool
 from pixsearch.runtimes.registry import Models, open_models
 from pixsearch.vocabulary.operations import Applied
 
@@ -68,9 +69,16 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     metrics = open_metrics(settings, engine)
     enqueuer = Enqueuer(engine, backend.dialect, metrics)
     batch = settings.inference_batch
+    identity_pool = (
+        IdentityPool(models.identities, settings.face_processes)
+        if models.identities is not None
+        else None
+    )
     try:
         async with Fetcher(settings, metrics=metrics) as fetcher:
-            pipeline = Pipeline(settings, fetcher, build_steps(models, batch, metrics))
+            draft = IDENTITY_DRAFT if models.identities is not None else DEFAULT_DRAFT
+            steps = build_steps(models, batch, metrics, identity_pool)
+            pipeline = Pipeline(settings, fetcher, steps, draft_size=draft)
             yield Resources(
                 settings=settings,
                 engine=engine,
@@ -83,9 +91,11 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 enqueuer=enqueuer,
                 metrics=metrics,
                 work_queued=asyncio.Event(),
-                on_applied=(backend.embeddings.follow,),
+                on_applied=(backend.embeddings.follow, backend.faces.follow),
             )
     finally:
+        if identity_pool is not None:
+            identity_pool.close()
         enqueuer.close()
         backend.close()
         engine.dispose()

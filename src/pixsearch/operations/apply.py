@@ -194,6 +194,11 @@ def _write_derived(
     if vectors:
         backend.embeddings.store(conn, org_id, vectors)
         applied.vectors.extend(vectors)
+    # New pixels replace the image's face identities (none, when they were not computed).
+    faces = [(pk, *(w.prepared.faces or ("", []))) for pk, w in written if w.plan.needs_pixels]
+    if faces:
+        backend.faces.replace(conn, org_id, faces)
+        applied.faces.extend(faces)
 
 
 def _changed(write: _Write, names: Sequence[str]) -> bool:

@@ -79,6 +79,7 @@ async def _prepare(
             return Prepared(error=str(error), cause=error.cause)
         prepared.values = analysis.values
         prepared.vectors.update(analysis.vectors)
+        prepared.faces = analysis.faces
     if text is not None and captions is not None:
         prepared.vectors["caption"] = (captions.model_name, await captions.embed(text))
     return prepared

@@ -14,7 +14,15 @@ from pixsearch.db.clock import iso_ms, now_ms
 from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, Dialect
 from pixsearch.db.tables import operation_items, operations, organisations
 from pixsearch.errors import Conflict, NotFound
-from pixsearch.vocabulary.operations import Claimed, Item, Method, Mode, NewOperation, State
+from pixsearch.vocabulary.operations import (
+    CELEB_MODES,
+    Claimed,
+    Item,
+    Method,
+    Mode,
+    NewOperation,
+    State,
+)
 
 CANCELLED_MSG = "cancelled"
 
@@ -311,7 +319,7 @@ def render(row: Any) -> dict[str, Any]:
     return {
         "op_id": row["id"],
         "method": row["method"],
-        "resource": "image",
+        "resource": "celebs" if row["mode"] in CELEB_MODES else "image",
         "num_total": row["num_total"],
         "num_good": row["num_good"],
         "num_bad": row["num_bad"],

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from anyio import to_thread
 
 from pixsearch.backend import Backend
+from pixsearch.celebs.service import apply_celebs
 from pixsearch.config import Settings
 from pixsearch.db.clock import now_ms
 from pixsearch.db.engine import writer
@@ -28,7 +29,7 @@ from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
 from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
-from pixsearch.vocabulary.operations import Applied, Claimed, Item, Prepared
+from pixsearch.vocabulary.operations import CELEB_MODES, Applied, Claimed, Item, Prepared
 from pixsearch.vocabulary.rows import ImageRow
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,9 @@ class Worker:
                 "idle_ms": op.started_at - op.created_at,
             },
         )
-        prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
+        prepared: list[Prepared] = []  # celebs operations read only the database
+        if op.mode not in CELEB_MODES:
+            prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
         started = time.perf_counter()
         applied = await to_thread.run_sync(self._apply, op, items, prepared)
         self.pipeline.timings.add("apply", started)
@@ -180,7 +183,10 @@ class Worker:
 
     def _apply(self, op: Claimed, items: list[Item], prepared: list[Prepared]) -> Applied:
         with self.writer.begin() as conn:
-            applied = apply_operation(conn, self.backend, op, self.name, items, prepared)
+            if op.mode in CELEB_MODES:
+                applied = apply_celebs(conn, self.backend.dialect, op, self.name, items)
+            else:
+                applied = apply_operation(conn, self.backend, op, self.name, items, prepared)
             if not applied.finished:
                 conn.rollback()  # the operation was taken from us (stale); write nothing
             return applied

@@ -55,7 +55,14 @@ def search(
         count=count,
         lang=lang,
     )
-    searcher = Searcher(backend, models.clip, models.text, metrics)
+    searcher = Searcher(
+        backend,
+        models.clip,
+        models.text,
+        metrics,
+        models.identities,
+        models.reasons.get("identities", "not configured"),
+    )
     found = search_images(conn, searcher, org.id, params)
     return SearchAnswer.model_validate(
         {"results": found.results, "count": found.count, "facets": found.facets}

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from pixsearch.backend import Backend
+from pixsearch.celebs.service import celeb_descriptors
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
@@ -37,6 +38,7 @@ from pixsearch.index.vectors import Key, Matches
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
+from pixsearch.runtimes.identities import FaceIdentifier
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
 from pixsearch.runtimes.text import TextModel
 from pixsearch.search import nodes
@@ -52,11 +54,11 @@ from pixsearch.search.fusion import (
 )
 from pixsearch.search.nodes import Node, similarity_filters
 from pixsearch.search.parser import parse_formula
+from pixsearch.search.people import face_descriptor, match_faces, person_unavailable
 from pixsearch.search.schemas import SIMILARITY_SORTS, TEXT_SORT_FIELDS
-from pixsearch.vocabulary.fields import LIST_FIELDS
+from pixsearch.vocabulary.fields import LIST_FIELDS, RESULT_FIELDS
 
 MAX_OFFSET = 2**62  # past this no page can have results; SQL integers stop at 2**63
-PERSON_UNAVAILABLE = "person search (p~) is not available: face recognition is not built"
 IMAGE_UNAVAILABLE = "image similarity (i~) is not available: no CLIP model is configured"
 
 
@@ -88,6 +90,8 @@ class Searcher:
     clip: ClipModel | None = None
     text: TextModel | None = None
     metrics: Metrics | None = None
+    identities: FaceIdentifier | None = None
+    identities_off: str = "not configured"  # why identities is None
 
 
 @dataclass
@@ -106,7 +110,7 @@ def search_images(
     started = time.perf_counter()
     formula = parse_formula(params.q)
     leaves = similarity_filters(formula)
-    check_request(params, leaves)
+    check_request(params, searcher, leaves)
     dialect = searcher.backend.dialect
     dialect.prepare_search(conn)
     if formula is None or not leaves:
@@ -136,15 +140,18 @@ def search_kind(leaves: list[nodes.SimilarityFilter], searcher: Searcher) -> str
     return "hybrid"
 
 
-def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) -> None:
+def check_request(
+    params: SearchParams, searcher: Searcher, leaves: list[nodes.SimilarityFilter]
+) -> None:
     """Refuse what no search can answer, before any work."""
     if params.sort_by in SIMILARITY_SORTS and not leaves:
         raise InvalidInput(
             ("query", "sort_by"),
             f"sort_by={params.sort_by} needs a similarity filter (t~, i~ or p~) in q",
         )
-    if any(isinstance(leaf, nodes.PersonFilter) for leaf in leaves):
-        raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
+    people = (nodes.PersonFilter, nodes.NamedPerson)
+    if searcher.identities is None and any(isinstance(leaf, people) for leaf in leaves):
+        raise person_unavailable(searcher.identities_off)
 
 
 # --- Without similarity: SQL only ----------------------------------------------------------
@@ -169,7 +176,8 @@ def search_metadata(
             .limit(params.limit)
             .offset(params.offset)
         )
-        results = [render_image(row._mapping, params.fields) for row in conn.execute(statement)]
+        fields = params.fields or RESULT_FIELDS
+        results = [render_image(row._mapping, fields) for row in conn.execute(statement)]
     count = count_where(conn, where) if params.count else None
     return Page(results, count, count_facets(conn, dialect, org_id, where, params))
 
@@ -242,7 +250,7 @@ def search_ranked(
             page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
         else:
             page = sort_hits(conn, dialect, org_id, hits, params, descending)
-    results = render_scored(conn, org_id, page, params.fields)
+    results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
     count = len(hits) if params.count else None
     facets = {}
     if params.facets:  # the hits as SQL only when needed: a million pks take a while
@@ -343,7 +351,32 @@ class Matcher:
             return self.match_text(node, scope)
         if isinstance(node, nodes.ImageSimilar):
             return self.match_image(node, scope)
-        raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
+        if isinstance(node, nodes.PersonFilter):
+            return self.match_person(node, scope)
+        if isinstance(node, nodes.NamedPerson):
+            return self.match_named(node, scope)
+        raise TypeError(f"{type(node).__name__} is not a similarity filter")
+
+    def match_person(self, node: nodes.PersonFilter, scope: Scope) -> Hits:
+        """`p~`: images with a face close to face `n` of the named image."""
+        identifier = self.searcher.identities
+        assert identifier is not None  # check_request refused the search otherwise
+        query = face_descriptor(self.conn, identifier, self.org_id, node.image_id, node.face)
+        faces = self.searcher.backend.faces
+        return match_faces(
+            self.conn, faces, identifier, self.org_id, node.op, [query], self.within(scope)
+        )
+
+    def match_named(self, node: nodes.NamedPerson, scope: Scope) -> Hits:
+        """`p=<name>`: images with a face close to one of the person's example faces; an
+        unknown name matches nothing."""
+        identifier = self.searcher.identities
+        assert identifier is not None
+        queries = celeb_descriptors(self.conn, self.org_id, node.name, identifier.name)
+        faces = self.searcher.backend.faces
+        return match_faces(
+            self.conn, faces, identifier, self.org_id, node.op, queries, self.within(scope)
+        )
 
     def scope_pks(self, scope: Scope) -> ScopePks:
         return ScopePks(self.conn, self.searcher.backend.dialect, self.org_id, scope)
