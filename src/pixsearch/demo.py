@@ -145,6 +145,10 @@ def main() -> None:
     formula = "k=demo && o=landscape"
     query = {"q": formula, "fields": ["image_id", "title"], "facets": ["keywords"]}
     show(f"GET /imgs?q={formula}", httpx.get(f"{base}/imgs", params=query, headers=headers))
+    # Out of the box, with no model pulled: i~ (EfficientNet-Lite3) and the colour filter.
+    for formula in ("i~red-disc", "color=red"):
+        query = {"q": formula, "fields": ["image_id", "title", "tags"], "limit": "3"}
+        show(f"GET /imgs?q={formula}", httpx.get(f"{base}/imgs", params=query, headers=headers))
     print(f"\nThe app:  {base}/   (sign in with the key below)")
     print(f"The API:  {base}/docs   (Authorize with the same key)")
     print(f"Key:      {key}")

@@ -22,6 +22,7 @@ from pixsearch.backend import Backend
 from pixsearch.config import Settings
 from pixsearch.db.engine import writer
 from pixsearch.images.writes import Submitter
+from pixsearch.ingest.fetch import Fetcher
 from pixsearch.operations.waiter import Waiter
 from pixsearch.resources import Resources
 from pixsearch.runtimes.registry import Models
@@ -57,6 +58,10 @@ async def get_models(resources: ResourcesDep) -> Models:
     return resources.models
 
 
+async def get_fetcher(resources: ResourcesDep) -> Fetcher:
+    return resources.fetcher
+
+
 async def get_waiter(resources: ResourcesDep) -> Waiter:
     return resources.waiter
 
@@ -85,6 +90,7 @@ def write_connection(resources: ResourcesDep) -> Iterator[sa.Connection]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BackendDep = Annotated[Backend, Depends(get_backend)]
 ModelsDep = Annotated[Models, Depends(get_models)]
+FetcherDep = Annotated[Fetcher, Depends(get_fetcher)]
 WaiterDep = Annotated[Waiter, Depends(get_waiter)]
 SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
 ReadConnDep = Annotated[sa.Connection, Depends(read_connection, scope="function")]

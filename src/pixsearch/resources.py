@@ -15,7 +15,7 @@ from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.fetch import Fetcher
-from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
+from pixsearch.ingest.pipeline import DEFAULT_DRAFT, OCR_DRAFT, CaptionEncoder, Pipeline
 from pixsearch.ingest.steps import build_captions, build_steps
 from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.waiter import Waiter
@@ -66,7 +66,9 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     enqueuer = Enqueuer(engine, backend.dialect)
     try:
         async with Fetcher(settings) as fetcher:
-            pipeline = Pipeline(settings, fetcher, build_steps(models, settings.inference_batch))
+            steps = build_steps(models, settings.inference_batch)
+            draft = OCR_DRAFT if models.ocr is not None else DEFAULT_DRAFT
+            pipeline = Pipeline(settings, fetcher, steps, draft_size=draft)
             yield Resources(
                 settings=settings,
                 engine=engine,

@@ -155,6 +155,13 @@ class Accepted(BaseModel):
     msg: str = Field(description="Human-readable summary.")
 
 
+class ColorShare(BaseModel):
+    """One dominant colour of a picture."""
+
+    hex: str = Field(description="The colour as #rrggbb.")
+    share: float = Field(description="Share of the picture it covers, 0 to 1.")
+
+
 class Image(BaseModel):
     """An image as the API returns it: only the fields asked for, when `fields` is given."""
 
@@ -190,3 +197,12 @@ class Image(BaseModel):
     aspect_ratio: float | None = Field(None, description="Width / height (computed).")
     orientation: str | None = Field(None, description="landscape, portrait or square (computed).")
     n_faces: int | None = Field(None, description="Faces detected (computed).")
+    tags: list[str] | None = Field(
+        None, description="Keywords generated from the pixels, in the write's `lang` (computed)."
+    )
+    ocr_text: str | None = Field(
+        None, description="Text read in the picture, when OCR is on (computed)."
+    )
+    colors: list[ColorShare] | None = Field(
+        None, description="Up to 5 dominant colours, largest first (computed)."
+    )

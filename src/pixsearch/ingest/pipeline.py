@@ -23,6 +23,8 @@ from pixsearch.ingest.fetch import Fetcher
 
 # A small decode is enough for the hash, faces and CLIP; JPEG draft mode makes it cheap.
 DEFAULT_DRAFT = (320, 320)
+# Text needs more pixels: the OCR detector reads images of up to 640 on the long side.
+OCR_DRAFT = (640, 640)
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Analysis:
 
     values: dict[str, Any] = field(default_factory=dict)  # columns of `images`
     vectors: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+    lang: str = "en"  # the language of generated keywords (the operation's `lang`)
 
 
 class AnalyseStep(Protocol):
@@ -68,7 +71,7 @@ class Pipeline:
         self.timings = Timings()
         self._slots = asyncio.Semaphore(settings.workers)
 
-    async def analyse_url(self, url: str) -> Analysis:
+    async def analyse_url(self, url: str, lang: str = "en") -> Analysis:
         """Every representation of the image at `url`; raises an ItemError naming the cause."""
         async with self._slots:
             started = time.perf_counter()
@@ -78,7 +81,8 @@ class Pipeline:
             decoded = await to_thread.run_sync(self._decode, fetched.data)
             self.timings.add("decode", started)
             started = time.perf_counter()
-            analysis = Analysis(values=await to_thread.run_sync(describe, decoded, fetched))
+            values = await to_thread.run_sync(describe, decoded, fetched)
+            analysis = Analysis(values=values, lang=lang)
             self.timings.add("describe", started)
             for step in self.steps:
                 started = time.perf_counter()

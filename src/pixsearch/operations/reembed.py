@@ -1,6 +1,7 @@
 """Re-embedding after a model change: operations per organisation, like any other.
 
-Images without a CLIP vector of the configured CLIP model are fetched again (mode
+Images without an image vector of the configured image model (CLIP, else the
+EfficientNet-Lite classifier) are fetched again (mode
 `reembed`: pixels and caption are recomputed). Images whose caption text has no vector of
 the configured sentence model, but whose CLIP vector is current, only have their caption
 embedded again (mode `caption`): nothing is downloaded.
@@ -43,13 +44,24 @@ def _without_vector(
 
 
 def enqueue_reembed(
-    conn: sa.Connection, dialect: Dialect, clip_model: str | None, text_model: str | None = None
+    conn: sa.Connection,
+    dialect: Dialect,
+    clip_model: str | None,
+    text_model: str | None = None,
+    *,
+    everything: bool = False,
 ) -> dict[str, list[int]]:
     """Queue, per organisation, the operations that bring its embeddings to the configured
-    models. Returns {organisation: [operation ids]}."""
+    models (`everything`: fetch and analyse every image again, which also recomputes tags,
+    colours and OCR text). Returns {organisation: [operation ids]}."""
     queued: dict[str, list[int]] = {}
     for org_id, name in conn.execute(sa.select(organisations.c.id, organisations.c.name)):
-        refetch = stale_images(conn, org_id, "clip", clip_model) if clip_model else []
+        if everything:
+            refetch = stale_images(conn, org_id, "clip", "")  # no vector is made by ""
+        elif clip_model:
+            refetch = stale_images(conn, org_id, "clip", clip_model)
+        else:
+            refetch = []
         again = set(refetch)  # a re-fetched image gets its caption embedded too
         only_caption = (
             [i for i in stale_captions(conn, org_id, text_model) if i not in again]

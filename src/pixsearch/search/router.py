@@ -54,7 +54,7 @@ def search(
         count=count,
         lang=lang,
     )
-    searcher = Searcher(backend, models.clip, models.text)
+    searcher = Searcher(backend, models.clip, models.text, models.image_model)
     found = search_images(conn, searcher, org.id, params)
     return SearchAnswer.model_validate(
         {"results": found.results, "count": found.count, "facets": found.facets}
