@@ -6,7 +6,7 @@ also go to `image_terms` (field `tags`), like keywords. `image_colors` holds eac
 colour in OKLab with its share and family, so `color~` and `color=` are plain SQL.
 
 Revision ID: 0004_visual
-Revises: 0003
+Revises: 0004_client
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_visual"
-down_revision = "0003"
+down_revision = "0004_client"
 branch_labels = None
 depends_on = None
 
