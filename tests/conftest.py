@@ -32,6 +32,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "clip_model": "",
         "text_model": "",
         "face_detector": "off",
+        "classifier": "off",
+        "colors": "off",
         "wait_timeout_s": 20.0,
         "fetch_timeout_s": 5.0,
         "fetch_connect_timeout_s": 2.0,

@@ -23,6 +23,7 @@ from pixsearch.monitoring.middleware import MonitorRequests
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
 from pixsearch.search.router import router as search_router
+from pixsearch.tagging.router import router as tagging_router
 from pixsearch.web.headers import SecurityHeaders
 from pixsearch.web.router import mount_pages
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.include_router(operations_router)
     app.include_router(search_router)
     app.include_router(celebs_router)
+    app.include_router(tagging_router)
 
     @app.get("/health", tags=["service"], summary="Readiness, and which representations are on")
     async def health(request: Request) -> dict[str, Any]:

@@ -175,37 +175,50 @@ def models_pull(
 @models_app.command("list")
 def models_list() -> None:
     """Show each configured model: present or not, dimension, size, license."""
-    from pixsearch.runtimes.hub import list_models
+    from pixsearch.runtimes.hub import list_models, list_packaged
 
+    settings = _settings()
     typer.echo(f"{'MODEL':45} {'KIND':6} {'PRESENT':8} {'DIM':5} {'MB':>8}  LICENSE")
-    for info in list_models(_settings()):
+    for info in [*list_models(settings), *list_packaged(settings)]:
         size = f"{info.size_bytes / 1e6:.1f}" if info.size_bytes else "-"
         typer.echo(
             f"{info.name:45} {info.kind:6} {'yes' if info.present else 'no':8} "
-            f"{info.dim or '-':<5} {size:>8}  {info.license or '-'}"
+            f"{info.dim or '-':<5} {size:>8}  {info.license or info.reason or '-'}"
         )
 
 
 @models_app.command("reembed")
-def models_reembed() -> None:
-    """Queue operations that recompute embeddings and face identities made by other models."""
+def models_reembed(
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Fetch and analyse every image again (tags, colours, OCR text included).",
+        ),
+    ] = False,
+) -> None:
+    """Queue operations that recompute embeddings and face identities made by other models
+    than the configured."""
     from pixsearch.backend import open_backend
     from pixsearch.operations.reembed import enqueue_reembed
     from pixsearch.runtimes.registry import open_models
 
     settings = _settings()
     models = open_models(settings)
-    if models.clip is None and models.text is None and models.identities is None:
+    image = models.image_model  # CLIP, else the classifier: whose vectors i~ compares
+    if image is None and models.text is None and models.identities is None:
         typer.echo("No model is present: " + "; ".join(models.reasons.values()), err=True)
         raise typer.Exit(1)
-    clip = models.clip.name if models.clip else None
+    clip = image.name if image else None
     text = models.text.name if models.text else None
     faces = models.identities.name if models.identities else None
     engine = _engine()
     backend = open_backend(engine)
     try:
         with engine.begin() as conn:
-            queued = enqueue_reembed(conn, backend.dialect, clip, text, faces)
+            queued = enqueue_reembed(
+                conn, backend.dialect, clip, text, faces, everything=everything
+            )
     finally:
         backend.close()
     for org, op_ids in queued.items():

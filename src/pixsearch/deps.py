@@ -22,6 +22,7 @@ from pixsearch.backend import Backend
 from pixsearch.config import Settings
 from pixsearch.db.engine import writer
 from pixsearch.images.writes import Submitter
+from pixsearch.ingest.fetch import Fetcher
 from pixsearch.monitoring.logs import set_org
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.waiter import Waiter
@@ -63,6 +64,10 @@ async def get_metrics(resources: ResourcesDep) -> Metrics | None:
     return resources.metrics
 
 
+async def get_fetcher(resources: ResourcesDep) -> Fetcher:
+    return resources.fetcher
+
+
 async def get_waiter(resources: ResourcesDep) -> Waiter:
     return resources.waiter
 
@@ -92,6 +97,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 BackendDep = Annotated[Backend, Depends(get_backend)]
 ModelsDep = Annotated[Models, Depends(get_models)]
 MetricsDep = Annotated[Metrics | None, Depends(get_metrics)]
+FetcherDep = Annotated[Fetcher, Depends(get_fetcher)]
 WaiterDep = Annotated[Waiter, Depends(get_waiter)]
 SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
 ReadConnDep = Annotated[sa.Connection, Depends(read_connection, scope="function")]

@@ -15,7 +15,13 @@ from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.fetch import Fetcher
-from pixsearch.ingest.pipeline import DEFAULT_DRAFT, IDENTITY_DRAFT, CaptionEncoder, Pipeline
+from pixsearch.ingest.pipeline import (
+    DEFAULT_DRAFT,
+    IDENTITY_DRAFT,
+    OCR_DRAFT,
+    CaptionEncoder,
+    Pipeline,
+)
 from pixsearch.ingest.steps import build_captions, build_steps
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.enqueuer import Enqueuer
@@ -76,7 +82,8 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     )
     try:
         async with Fetcher(settings, metrics=metrics) as fetcher:
-            draft = IDENTITY_DRAFT if models.identities is not None else DEFAULT_DRAFT
+            wide = models.identities is not None or models.ocr is not None
+            draft = max(IDENTITY_DRAFT, OCR_DRAFT) if wide else DEFAULT_DRAFT
             steps = build_steps(models, batch, metrics, identity_pool)
             pipeline = Pipeline(settings, fetcher, steps, draft_size=draft)
             yield Resources(

@@ -42,6 +42,8 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
             "PIXSEARCH_CLIP_MODEL": "",
             "PIXSEARCH_TEXT_MODEL": "",
             "PIXSEARCH_FACE_DETECTOR": "off",
+            "PIXSEARCH_CLASSIFIER": "off",  # the queue is under test here, not the models
+            "PIXSEARCH_COLORS": "off",
             "PIXSEARCH_WORKER_POLL_S": "0.1",
             "PIXSEARCH_FETCH_BACKOFF_S": "0.05",
         }

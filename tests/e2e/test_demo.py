@@ -76,7 +76,7 @@ def test_the_demo_prints_the_app_and_its_pictures_show_there(
         page.goto(url)
         page.get_by_label("API key").fill(key)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#count")).to_have_text("12 images")
+        expect(page.locator("#count")).to_have_text("14 images")
         first = page.get_by_role("list", name="Results").get_by_role("img").first
         expect(first).to_have_attribute("alt", "a yellow tower on a light grey background")
         page.wait_for_function(

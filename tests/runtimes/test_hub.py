@@ -188,7 +188,11 @@ def test_cli_pull_from_local_snapshots_then_list(
     runner = CliRunner()
     before = runner.invoke(app, ["models", "list"])
     assert before.exit_code == 0, before.output
-    assert before.output.count(" no ") == 2
+    hub_rows = [line for line in before.output.splitlines() if line.startswith(("immich", "sent"))]
+    assert len(hub_rows) == 2 and all(" no " in line for line in hub_rows)
+    packaged = {line.split()[1]: line for line in before.output.splitlines()[1:]}
+    assert " yes " in packaged["visual"] and packaged["visual"].startswith("efficientnet-lite3@")
+    assert " yes " in packaged["words"] and "PIXSEARCH_OCR" in packaged["ocr"]  # off by default
     for name, snap in (
         ("immich-app/ViT-B-32__openai", open_clip_snapshot(tmp_path)),
         ("sentence-transformers/all-MiniLM-L6-v2", sentence_snapshot(tmp_path)),

@@ -14,6 +14,7 @@ from pixsearch.search.nodes import (
     DUPLICATE_MAX_DISTANCE,
     And,
     BoolFilter,
+    ColorFilter,
     DateFilter,
     IdFilter,
     ImageDuplicate,
@@ -127,6 +128,17 @@ FILTERS = [
     ("categories~tra", SetFilter("categories", "prefix", ("tra",))),
     ("col=summer 2024", SetFilter("collections", "all", ("summer 2024",))),
     ("collections∩a", SetFilter("collections", "any", ("a",))),
+    ("tag=shoe,footwear", SetFilter("tags", "all", ("shoe", "footwear"))),
+    ("tags∩shoe", SetFilter("tags", "any", ("shoe",))),
+    ("tag=|a,b", SetFilter("tags", "any", ("a", "b"))),
+    ("tag~foot", SetFilter("tags", "prefix", ("foot",))),
+    # Generated text and colours
+    ("ocr~hotel", TextFieldFilter("ocr_text", "prefix", "hotel")),
+    ("ocr_text~lis", TextFieldFilter("ocr_text", "prefix", "lis")),
+    ("color~red", ColorFilter("~", "red")),
+    ("colour~~#aa3322", ColorFilter("~~", "#aa3322")),
+    ("colors~~~Navy", ColorFilter("~~~", "Navy")),
+    ("color=gray", ColorFilter("=", "gray")),
     # Other text fields
     ("title=Paris", TextFieldFilter("title", "fold", "Paris")),
     ("city==Paris", TextFieldFilter("city", "case", "Paris")),
@@ -282,6 +294,16 @@ def test_similarity_filters_in_formula_order() -> None:
     assert similarity_filters(None) == []
 
 
+def test_colour_values_are_resolved() -> None:
+    near = parse("color~#ff0000")
+    assert isinstance(near, ColorFilter) and near.lab is not None and near.lab[0] > 0.6
+    assert near.max_distance > parse("color~~~#ff0000").max_distance  # type: ignore[union-attr]
+    family = parse("colour=crimson")
+    assert isinstance(family, ColorFilter) and family.family == "red"
+    assert parse("color=GREY").family == parse("color=gray").family == "grey"  # type: ignore[union-attr]
+    assert parse(near.to_formula()) == near
+
+
 def test_canonical_formula_parses_to_the_same_tree() -> None:
     node = parse('!(k∩a,"b,c" || r>16/9) && t~"say \\"hi\\"" || title=Tom & Jerry')
     assert parse(node.to_formula()) == node
@@ -322,6 +344,10 @@ ERRORS = [
         "unknown filter 'titel' at column 1: expected a filter name (did you mean 'title'?)",
     ),
     ("src=http://x", 0, "unknown filter 'src'"),
+    ("color~bleu", 6, "invalid value 'bleu' for 'color~' at column 7: expected a CSS colour"),
+    ("color=#12", 6, "invalid value '#12' for 'color=' at column 7: expected a colour family"),
+    ("ocr=x", 3, "filter 'ocr' does not take the operator '='"),
+    ("color<red", 5, "filter 'color' does not take the operator '<'"),
     (
         "d~2020-1-1",
         1,

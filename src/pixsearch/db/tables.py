@@ -60,6 +60,10 @@ images = sa.Table(
     sa.Column("content_type", sa.String(100)),
     sa.Column("byte_size", sa.BigInteger),
     sa.Column("sha256", sa.String(64)),
+    sa.Column("tags", sa.JSON),  # generated keywords, in the operation's language
+    sa.Column("tag_text", sa.Text),  # what full text indexes for them (forms, synonyms)
+    sa.Column("ocr_text", sa.Text),
+    sa.Column("colors", sa.JSON),  # [{"hex": "#rrggbb", "share": 0.41}, ...]
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("org_id", "image_id"),
@@ -81,6 +85,23 @@ image_terms = sa.Table(
     sa.Column("value_norm", sa.Text, nullable=False),  # case- and accent-folded
     sa.Index("ix_image_terms_lookup", "org_id", "field", "value_norm", "image_pk"),  # covering
     sa.Index("ix_image_terms_image", "image_pk"),
+)
+
+# One row per dominant colour (OKLab): `color~` and `color=` are plain SQL on both engines.
+image_colors = sa.Table(
+    "image_colors",
+    metadata,
+    sa.Column(
+        "image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("l", sa.Float, nullable=False),
+    sa.Column("a", sa.Float, nullable=False),
+    sa.Column("b", sa.Float, nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("family", sa.String(16), nullable=False),
+    sa.Index("ix_image_colors_image", "image_pk"),
+    sa.Index("ix_image_colors_org_family", "org_id", "family", "image_pk"),
 )
 
 # Embeddings, each naming the model that made it: vectors of two models are never mixed.

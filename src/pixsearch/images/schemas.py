@@ -163,6 +163,13 @@ class Face(BaseModel):
     score: float | None = Field(description="The detector's confidence (null for Haar).")
 
 
+class ColorShare(BaseModel):
+    """One dominant colour of a picture."""
+
+    hex: str = Field(description="The colour as #rrggbb.")
+    share: float = Field(description="Share of the picture it covers, 0 to 1.")
+
+
 class Image(BaseModel):
     """An image as the API returns it: only the fields asked for, when `fields` is given."""
 
@@ -202,4 +209,13 @@ class Image(BaseModel):
         None,
         description="The faces detected, largest first (computed): their number, box and "
         "the detector's score; in search results only when asked for in `fields`.",
+    )
+    tags: list[str] | None = Field(
+        None, description="Keywords generated from the pixels, in the write's `lang` (computed)."
+    )
+    ocr_text: str | None = Field(
+        None, description="Text read in the picture, when OCR is on (computed)."
+    )
+    colors: list[ColorShare] | None = Field(
+        None, description="Up to 5 dominant colours, largest first (computed)."
     )

@@ -1,8 +1,9 @@
 """The full-text index: BM25 (SQLite) or cover density (PostgreSQL) over the textual fields.
 
 Write half (inside the apply transaction): each image's title, headline, caption,
-alt_text, keywords and label fields. On SQLite that is a row of the FTS5 table
-`images_fts` (rowid = images.id; unicode61 folding case and accents). On PostgreSQL the
+alt_text, keywords and label fields, and the generated words (tags, OCR text). On
+SQLite that is a row of the FTS5 table `images_fts` (rowid = images.id; unicode61
+folding case and accents). On PostgreSQL the
 table of that name holds one `tsvector` per image, built here from the same folded words
 (no text search configuration, parser or locale in between), each position weighted by
 its column (GIN index).
@@ -32,7 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR
 from pixsearch.db.bulk import chunked
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
-from pixsearch.vocabulary.fields import LABEL_FIELDS, LIST_FIELDS, PROSE_FIELDS
+from pixsearch.vocabulary.fields import GENERATED_TEXT, LABEL_FIELDS, LIST_FIELDS, PROSE_FIELDS
 from pixsearch.vocabulary.text import fold, folded_words
 
 MAX_TERMS = 64
@@ -80,10 +81,11 @@ fts = sa.table("images_fts", sa.column("rowid", sa.Integer), sa.column("document
 
 
 def fulltext_columns(fields: dict[str, Any]) -> tuple[str, ...]:
-    """The indexed text of an image: the prose fields, then the lists, then the labels."""
+    """The indexed text of an image: the prose fields, then the lists, then the labels;
+    the generated words (the tags' forms and synonyms, the OCR text) count as labels."""
     prose = tuple(fields.get(name) or "" for name in PROSE_FIELDS)
     lists = " ".join(" ".join(fields.get(name) or ()) for name in LIST_FIELDS)
-    labels = " ".join(str(fields.get(name) or "") for name in LABEL_FIELDS)
+    labels = " ".join(str(fields.get(name) or "") for name in (*LABEL_FIELDS, *GENERATED_TEXT))
     return (*prose, lists, labels)
 
 

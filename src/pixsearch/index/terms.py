@@ -1,5 +1,6 @@
-"""The set-term index: one `image_terms` row per element of keywords, categories and
-collections, folded, so that set filters and facets are plain indexed SQL on both engines.
+"""The set-term index: one `image_terms` row per element of keywords, categories,
+collections and the generated tags, folded, so that set filters and facets are plain
+indexed SQL on both engines.
 
 Write half: `replace_terms`, inside the apply transaction. Read half: the pks of images
 with a term (`term_pks`, `having_terms`) and the facet of a list field (`list_facet`).
@@ -14,12 +15,12 @@ import sqlalchemy as sa
 from pixsearch.db.bulk import chunked
 from pixsearch.db.functions import Condition, word_prefix
 from pixsearch.db.tables import image_terms, images
-from pixsearch.vocabulary.fields import LIST_FIELDS
+from pixsearch.vocabulary.fields import TERM_FIELDS
 from pixsearch.vocabulary.text import fold
 
 
 def replace_terms(conn: sa.Connection, org_id: int, rows: list[tuple[int, dict[str, Any]]]) -> None:
-    """Rewrite the keyword/category/collection rows of the images given as (pk, fields)."""
+    """Rewrite the keyword/category/collection/tag rows of the images given as (pk, fields)."""
     pks = [pk for pk, _ in rows]
     for part in chunked(pks):
         conn.execute(sa.delete(image_terms).where(image_terms.c.image_pk.in_(part)))
@@ -32,7 +33,7 @@ def replace_terms(conn: sa.Connection, org_id: int, rows: list[tuple[int, dict[s
             "value_norm": fold(value),
         }
         for pk, fields in rows
-        for field in LIST_FIELDS
+        for field in TERM_FIELDS
         for value in dict.fromkeys(fields.get(field) or ())
     ]
     if terms:
@@ -69,7 +70,7 @@ def having_terms(field: str, org_id: int, folded: list[str], op: str) -> Conditi
 
 
 def list_facet(org_id: int, name: str, where: Condition) -> sa.Select[Any]:
-    """Keywords, categories, collections: one value per folded form, counting images."""
+    """Keywords, categories, collections, tags: one value per folded form, counting images."""
     value: sa.ColumnElement[Any] = sa.func.min(image_terms.c.value).label("value")
     count: sa.ColumnElement[Any] = sa.func.count(sa.distinct(image_terms.c.image_pk)).label("n")
     hits = sa.select(images.c.id).where(where)

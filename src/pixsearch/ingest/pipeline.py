@@ -26,6 +26,8 @@ DEFAULT_DRAFT = (320, 320)
 # Face identities want more pixels: a face 40 px wide (the smallest given an identity) in a
 # 640 px decode is 20 px in a 320 px one.
 IDENTITY_DRAFT = (640, 640)
+# Text needs more pixels: the OCR detector reads images of up to 640 on the long side.
+OCR_DRAFT = (640, 640)
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Analysis:
     vectors: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
     # (face model, [(face number, descriptor, None when too small)]), when computed.
     faces: tuple[str, list[tuple[int, np.ndarray | None]]] | None = None
+    lang: str = "en"  # the language of generated keywords (the operation's `lang`)
 
 
 class AnalyseStep(Protocol):
@@ -73,7 +76,7 @@ class Pipeline:
         self.timings = Timings()
         self._slots = asyncio.Semaphore(settings.workers)
 
-    async def analyse_url(self, url: str) -> Analysis:
+    async def analyse_url(self, url: str, lang: str = "en") -> Analysis:
         """Every representation of the image at `url`; raises an ItemError naming the cause."""
         async with self._slots:
             started = time.perf_counter()
@@ -83,7 +86,8 @@ class Pipeline:
             decoded = await to_thread.run_sync(self._decode, fetched.data)
             self.timings.add("decode", started)
             started = time.perf_counter()
-            analysis = Analysis(values=await to_thread.run_sync(describe, decoded, fetched))
+            values = await to_thread.run_sync(describe, decoded, fetched)
+            analysis = Analysis(values=values, lang=lang)
             self.timings.add("describe", started)
             for step in self.steps:
                 started = time.perf_counter()

@@ -6,14 +6,18 @@ import numpy as np
 from anyio import to_thread
 from PIL import Image
 
+from pixsearch.ingest.colors import dominant_colors
 from pixsearch.ingest.decode import Decoded
 from pixsearch.ingest.pipeline import AnalyseStep, Analysis
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.runtimes.batcher import BatchObserver, MicroBatcher
 from pixsearch.runtimes.clip import ClipModel
+from pixsearch.runtimes.efficientnet import EfficientNetLite
 from pixsearch.runtimes.faces import Detection, FaceDetector
 from pixsearch.runtimes.identities import FaceIdentifier, IdentityPool
+from pixsearch.runtimes.ocr import TextReader
 from pixsearch.runtimes.registry import Models
+from pixsearch.runtimes.tagger import Tagger
 from pixsearch.runtimes.text import TextModel
 
 BATCH_WAIT_MS = 5.0  # how long a batch waits to fill; small next to one inference
@@ -91,6 +95,50 @@ class ClipStep:
         analysis.vectors["clip"] = (self.model.name, vector)
 
 
+class ClassifierStep:
+    """EfficientNet-Lite: `tags` (with the tagger) and, without CLIP, the image embedding."""
+
+    name = "classifier"
+
+    def __init__(self, classifier: EfficientNetLite, tagger: Tagger | None, embed: bool) -> None:
+        self.classifier = classifier
+        self.tagger = tagger
+        self.embed = embed
+
+    async def run(self, decoded: Decoded, analysis: Analysis) -> None:
+        seen = await to_thread.run_sync(self.classifier.see, decoded.image)
+        if self.embed:
+            analysis.vectors["clip"] = (self.classifier.name, seen.vector)
+        if self.tagger is not None:
+            scored = await to_thread.run_sync(self.tagger.scored, seen.probabilities)
+            synsets = [synset for synset, _ in scored]
+            analysis.values["tags"] = self.tagger.words_of(synsets, analysis.lang)
+            analysis.values["tag_text"] = self.tagger.search_text(scored, analysis.lang)
+
+
+class ColorsStep:
+    """`colors`: the dominant colours."""
+
+    name = "colors"
+
+    async def run(self, decoded: Decoded, analysis: Analysis) -> None:
+        colors = await to_thread.run_sync(dominant_colors, decoded.image)
+        analysis.values["colors"] = [color.as_json() for color in colors]
+
+
+class OcrStep:
+    """`ocr_text`: the text read in the image (None when there is none)."""
+
+    name = "ocr"
+
+    def __init__(self, reader: TextReader) -> None:
+        self.reader = reader
+
+    async def run(self, decoded: Decoded, analysis: Analysis) -> None:
+        text = await to_thread.run_sync(self.reader.read, decoded.image)
+        analysis.values["ocr_text"] = text or None
+
+
 class SentenceCaptions:
     """Caption embeddings from the sentence model, batched like images."""
 
@@ -127,6 +175,13 @@ def build_steps(
         steps.append(FacesStep(models.faces, models.identities, identity_pool))
     if models.clip is not None:
         steps.append(ClipStep(models.clip, max_batch, metrics))
+    if models.classifier is not None:
+        embed = models.clip is None
+        steps.append(ClassifierStep(models.classifier, models.tagger, embed))
+    if models.colors:
+        steps.append(ColorsStep())
+    if models.ocr is not None:
+        steps.append(OcrStep(models.ocr))
     return steps
 
 

@@ -14,13 +14,15 @@ from pixsearch.db.bulk import chunked
 from pixsearch.db.clock import now_ms
 from pixsearch.db.tables import images
 from pixsearch.images.service import load_existing
+from pixsearch.index.colors import replace_colors
 from pixsearch.index.terms import replace_terms
 from pixsearch.operations import store
 from pixsearch.operations.plan import Plan, new_fields, plan_item
 from pixsearch.vocabulary.fields import (
     ANALYSED_COLUMNS,
     CAPTION_FIELDS,
-    LIST_FIELDS,
+    GENERATED_TEXT,
+    TERM_FIELDS,
     WRITABLE_FIELDS,
 )
 from pixsearch.vocabulary.operations import (
@@ -180,12 +182,16 @@ def _write_derived(
     written: list[tuple[int, _Write]],
     applied: Applied,
 ) -> None:
-    terms = [(pk, w.fields) for pk, w in written if _changed(w, LIST_FIELDS)]
-    texts = [(pk, w.fields) for pk, w in written if _changed(w, WRITABLE_FIELDS)]
+    # Generated columns (tags, OCR text) come from the pixels, or are kept as they were.
+    terms = [(pk, _all(w)) for pk, w in written if _changed(w, TERM_FIELDS)]
+    texts = [(pk, _all(w)) for pk, w in written if _changed(w, (*WRITABLE_FIELDS, *GENERATED_TEXT))]
+    colors = [(pk, _computed(w).get("colors")) for pk, w in written if _changed(w, ("colors",))]
     if terms:
         replace_terms(conn, org_id, terms)
     if texts:
         backend.fulltext.replace(conn, texts)
+    if colors:
+        replace_colors(conn, org_id, colors)
     vectors = [
         (pk, kind, model, vector)
         for pk, w in written
@@ -199,6 +205,10 @@ def _write_derived(
     if faces:
         backend.faces.replace(conn, org_id, faces)
         applied.faces.extend(faces)
+
+
+def _all(write: _Write) -> dict[str, Any]:
+    return {**write.fields, **_computed(write)}
 
 
 def _changed(write: _Write, names: Sequence[str]) -> bool:

@@ -41,9 +41,8 @@ async def prepare_items(
         text = _caption_to_embed(op, plan, current, item, captions)
         if plan.needs_pixels or text:
             src = (item.body or {}).get("src") or (current or {}).get("src")
-            jobs.append(
-                (index, _prepare(src if plan.needs_pixels else None, text, pipeline, captions))
-            )
+            url = src if plan.needs_pixels else None
+            jobs.append((index, _prepare(url, text, op.lang, pipeline, captions)))
     results = await asyncio.gather(*(job for _, job in jobs))
     for (index, _), result in zip(jobs, results, strict=True):
         prepared[index] = result
@@ -68,13 +67,17 @@ def _caption_to_embed(
 
 
 async def _prepare(
-    src: str | None, text: str | None, pipeline: Pipeline, captions: CaptionEncoder | None
+    src: str | None,
+    text: str | None,
+    lang: str,
+    pipeline: Pipeline,
+    captions: CaptionEncoder | None,
 ) -> Prepared:
     """Fetch and analyse `src` when given; embed `text` when given."""
     prepared = Prepared()
     if src is not None:
         try:
-            analysis = await pipeline.analyse_url(str(src))
+            analysis = await pipeline.analyse_url(str(src), lang)
         except ItemError as error:
             return Prepared(error=str(error), cause=error.cause)
         prepared.values = analysis.values

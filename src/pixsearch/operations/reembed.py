@@ -1,6 +1,7 @@
 """Re-embedding after a model change: operations per organisation, like any other.
 
-Images without a CLIP vector of the configured CLIP model are fetched again (mode
+Images without an image vector of the configured image model (CLIP, else the
+EfficientNet-Lite classifier) are fetched again (mode
 `reembed`: pixels and caption are recomputed). Images whose caption text has no vector of
 the configured sentence model, but whose CLIP vector is current, only have their caption
 embedded again (mode `caption`): nothing is downloaded. Images with faces but without
@@ -62,13 +63,21 @@ def enqueue_reembed(
     clip_model: str | None,
     text_model: str | None = None,
     face_model: str | None = None,
+    *,
+    everything: bool = False,
 ) -> dict[str, list[int]]:
     """Queue, per organisation, the operations that bring its embeddings to the configured
-    models. Returns {organisation: [operation ids]}."""
+    models (`everything`: fetch and analyse every image again, which also recomputes tags,
+    colours and OCR text). Returns {organisation: [operation ids]}."""
     queued: dict[str, list[int]] = {}
     for org_id, name in conn.execute(sa.select(organisations.c.id, organisations.c.name)):
-        refetch = stale_images(conn, org_id, "clip", clip_model) if clip_model else []
-        if face_model:
+        if everything:
+            refetch = stale_images(conn, org_id, "clip", "")  # no vector is made by ""
+        elif clip_model:
+            refetch = stale_images(conn, org_id, "clip", clip_model)
+        else:
+            refetch = []
+        if face_model and not everything:
             refetch = list(dict.fromkeys([*refetch, *stale_faces(conn, org_id, face_model)]))
         again = set(refetch)  # a re-fetched image gets its caption embedded too
         only_caption = (

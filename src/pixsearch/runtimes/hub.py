@@ -281,6 +281,34 @@ def identity_model_info() -> ModelInfo:
     return ModelInfo(name, "faces", True, DIM, size, "CC0-1.0")
 
 
+def list_packaged(settings: Settings) -> list[ModelInfo]:
+    """The models that come inside packages: the classifier, WordNet, the OCR engine."""
+    from pixsearch.runtimes.efficientnet import EMBED_DIM, open_classifier
+    from pixsearch.runtimes.faces import DetectorUnavailable
+    from pixsearch.runtimes.ocr import open_text_reader
+    from pixsearch.runtimes.tagger import WordNet
+
+    infos = []
+    try:
+        classifier = open_classifier(settings.classifier)
+        size = classifier.weights.stat().st_size
+        infos.append(ModelInfo(classifier.name, "visual", True, EMBED_DIM, size, "Apache-2.0"))
+    except DetectorUnavailable as error:
+        infos.append(ModelInfo(settings.classifier, "visual", False, None, 0, None, str(error)))
+    try:
+        WordNet(settings.wordnet_dir)
+        size = _size(settings.wordnet_dir)
+        infos.append(ModelInfo("wordnet-3.0", "words", True, None, size, "WordNet"))
+    except RuntimeError as error:
+        infos.append(ModelInfo("wordnet-3.0", "words", False, None, 0, None, str(error)))
+    try:
+        reader = open_text_reader(settings.ocr)
+        infos.append(ModelInfo(reader.name, "ocr", True, None, reader.size_bytes, "Apache-2.0"))
+    except DetectorUnavailable as error:
+        infos.append(ModelInfo("rapidocr", "ocr", False, None, 0, None, str(error)))
+    return infos
+
+
 def _size(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 

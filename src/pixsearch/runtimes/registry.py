@@ -12,9 +12,12 @@ from pathlib import Path
 
 from pixsearch.config import Settings
 from pixsearch.runtimes.base import ModelLayoutError, missing_files, model_kind
-from pixsearch.runtimes.clip import ClipModel
+from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
+from pixsearch.runtimes.efficientnet import EfficientNetLite, open_classifier
 from pixsearch.runtimes.faces import DetectorUnavailable, FaceDetector, open_face_detector
 from pixsearch.runtimes.identities import FaceIdentifier
+from pixsearch.runtimes.ocr import TextReader, open_text_reader
+from pixsearch.runtimes.tagger import Tagger, TaggerUnavailable
 from pixsearch.runtimes.text import TextModel
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,17 @@ def local_dir(settings: Settings, name: str) -> Path:
     return settings.models_dir / name.replace("/", "--")
 
 
+@dataclass(frozen=True)
+class ImageModel:
+    """The model whose vectors `i~` compares: CLIP when present, else the classifier's."""
+
+    name: str
+    image_thresholds: dict[str, float]
+
+    def threshold(self, op: str) -> float:
+        return self.image_thresholds.get(op, DEFAULT_IMAGE_THRESHOLDS[op])
+
+
 @dataclass
 class Models:
     """The loaded models; None for each one that is off."""
@@ -36,33 +50,53 @@ class Models:
     text: TextModel | None = None
     faces: FaceDetector | None = None
     identities: FaceIdentifier | None = None
+    classifier: EfficientNetLite | None = None
+    tagger: Tagger | None = None
+    ocr: TextReader | None = None
+    colors: bool = False
     reasons: dict[str, str] = field(default_factory=dict)  # why each off one is off
+
+    @property
+    def image_model(self) -> ImageModel | None:
+        """Whose vectors are the image embedding (`i~`): CLIP, else EfficientNet-Lite."""
+        if self.clip is not None:
+            return ImageModel(self.clip.name, self.clip.image_thresholds)
+        if self.classifier is not None:
+            return ImageModel(self.classifier.name, self.classifier.image_thresholds)
+        return None
 
     def status(self) -> dict[str, dict[str, object]]:
         """Each representation: on or off, and the model or the reason."""
+        visual = self.image_model
+        colors: dict[str, object] = {"on": True, "model": "oklab-kmeans"}
         return {
             "clip_embedding": self._state("clip", self.clip),
+            "image_embedding": (
+                {"on": True, "model": visual.name}
+                if visual is not None
+                else {"on": False, "reason": "no CLIP model and no classifier"}
+            ),
             "caption_embedding": self._state("text", self.text),
             "faces": self._state("faces", self.faces),
             "face_identities": self._state("identities", self.identities),
+            "tags": self._state("tags", self.classifier if self.tagger else None),
+            "ocr": self._state("ocr", self.ocr),
+            "colors": colors if self.colors else self._state("colors", None),
         }
 
-    def _state(
-        self, key: str, model: ClipModel | TextModel | FaceDetector | FaceIdentifier | None
-    ) -> dict[str, object]:
+    def _state(self, key: str, model: object | None) -> dict[str, object]:
         if model is None:
             return {"on": False, "reason": self.reasons.get(key, "not configured")}
-        return {"on": True, "model": model.name}
+        return {"on": True, "model": getattr(model, "name", str(model))}
 
     def warm_up(self) -> None:
         """Load every model now rather than on first use."""
         for model in (self.clip, self.text):
             if model is not None:
                 model.load()
-        if self.faces is not None:
-            self.faces.load()
-        if self.identities is not None:
-            self.identities.load()
+        for runtime in (self.faces, self.identities, self.classifier, self.tagger, self.ocr):
+            if runtime is not None:
+                runtime.load()
 
 
 def open_models(settings: Settings) -> Models:
@@ -92,6 +126,7 @@ def open_models(settings: Settings) -> Models:
             models.reasons["faces"] = str(error)
             log.warning("face detector off: %s", error)
     open_identities(settings, models)
+    open_visual(settings, models)
     return models
 
 
@@ -107,6 +142,28 @@ def open_identities(settings: Settings, models: Models) -> None:
         except DetectorUnavailable as error:
             models.reasons["identities"] = str(error)
             log.warning("face identities off: %s", error)
+
+
+def open_visual(settings: Settings, models: Models) -> None:
+    """The classifier and its tagger, OCR and colours, each on unless off or missing."""
+    try:
+        models.classifier = open_classifier(settings.classifier)
+    except DetectorUnavailable as error:
+        models.reasons["tags"] = f"classifier off: {error}"
+        log.warning("classifier off: %s", error)
+    if models.classifier is not None:
+        try:
+            models.tagger = Tagger(settings.wordnet_dir, models.classifier.labels)
+        except TaggerUnavailable as error:
+            models.reasons["tags"] = str(error)
+            log.warning("tags off: %s", error)
+    try:
+        models.ocr = open_text_reader(settings.ocr)
+    except DetectorUnavailable as error:
+        models.reasons["ocr"] = str(error)
+    models.colors = settings.colors == "on"
+    if not models.colors:
+        models.reasons["colors"] = "turned off (PIXSEARCH_COLORS=off)"
 
 
 def layout_problem(path: Path, kind: str, name: str) -> str | None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pixsearch.db.dialect import NumberOfText, NumberText
 from pixsearch.db.functions import Condition, word_prefix
 from pixsearch.db.tables import images
+from pixsearch.index.colors import near_color, of_family
 from pixsearch.index.terms import having_terms, term_pks
 from pixsearch.search import nodes
 from pixsearch.search.nodes import SIMILARITY_TYPES, Node, iter_nodes
@@ -63,6 +64,8 @@ def compile_filter(node: Node, org_id: int) -> Condition:
             return compile_text_field(node)
         case nodes.OrientationFilter(value=value):
             return images.c.orientation == value
+        case nodes.ColorFilter():
+            return compile_color(node, org_id)
     raise TypeError(f"{type(node).__name__} is not a metadata filter")
 
 
@@ -142,6 +145,15 @@ def compile_id(node: nodes.IdFilter) -> Condition:
 def compile_set(node: nodes.SetFilter, org_id: int) -> Condition:
     """Keywords, categories, collections through `image_terms`, folded."""
     return having_terms(node.field, org_id, [fold(value) for value in node.values], node.op)
+
+
+def compile_color(node: nodes.ColorFilter, org_id: int) -> Condition:
+    """A dominant colour (of at least COLOR_MIN_SHARE) of the family, or near the colour."""
+    if node.op == "=":
+        assert node.family is not None
+        return of_family(org_id, node.family, nodes.COLOR_MIN_SHARE)
+    assert node.lab is not None
+    return near_color(org_id, node.lab, node.max_distance, nodes.COLOR_MIN_SHARE)
 
 
 def compile_text_field(node: nodes.TextFieldFilter) -> Condition:

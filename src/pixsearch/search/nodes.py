@@ -28,7 +28,8 @@ SetOp = Literal["all", "any", "prefix"]
 TextOp = Literal["fold", "case", "exact", "prefix", "<", ">", "<=", ">="]
 NumberField = Literal["aspect_ratio", "n_faces", "width", "height"]
 BoolField = Literal["ai_generated", "model_release", "property_release", "nsfw"]
-SetField = Literal["keywords", "categories", "collections"]
+SetField = Literal["keywords", "categories", "collections", "tags"]
+ColorOp = Literal["~", "~~", "~~~", "="]
 Orientation = Literal["landscape", "portrait", "square"]
 
 # Largest Hamming distance between two 64-bit perceptual hashes that `i=` (near duplicate)
@@ -46,9 +47,21 @@ BOOL_ACRONYMS: dict[str, str] = {
     "property_release": "pr",
     "nsfw": "nsfw",
 }
-SET_ACRONYMS: dict[str, str] = {"keywords": "k", "categories": "c", "collections": "col"}
+SET_ACRONYMS: dict[str, str] = {
+    "keywords": "k",
+    "categories": "c",
+    "collections": "col",
+    "tags": "tag",
+}
 SET_OPERATORS: dict[str, str] = {"all": "=", "any": "∩", "prefix": "~"}
 TEXT_OPERATORS: dict[str, str] = {"fold": "=", "case": "==", "exact": "===", "prefix": "~"}
+
+# Largest OKLab distance between a query colour and a dominant colour that `color~`,
+# `color~~` and `color~~~` accept (0.02 is about a just-noticeable difference), and the
+# least share of the image a dominant colour must cover to count. Measured by
+# bench/colors.py on rendered images of known colours (docs/models.md).
+COLOR_MAX_DISTANCE: dict[str, float] = {"~": 0.12, "~~": 0.08, "~~~": 0.04}
+COLOR_MIN_SHARE = 0.10
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
@@ -252,6 +265,23 @@ class TextFieldFilter(Node):
 
     def to_formula(self) -> str:
         return f"{self.field}{TEXT_OPERATORS.get(self.op, self.op)}{quote(self.value)}"
+
+
+@dataclass(frozen=True)
+class ColorFilter(Node):
+    """`color`: a dominant colour near `lab` (`~`, `~~`, `~~~`) or of a `family` (`=`)."""
+
+    op: ColorOp
+    value: str
+    lab: tuple[float, float, float] | None = field(default=None, compare=False)
+    family: str | None = field(default=None, compare=False)
+
+    @property
+    def max_distance(self) -> float:
+        return COLOR_MAX_DISTANCE[self.op]
+
+    def to_formula(self) -> str:
+        return f"color{self.op}{quote(self.value)}"
 
 
 @dataclass(frozen=True)

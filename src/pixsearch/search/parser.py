@@ -24,6 +24,7 @@ from pixsearch.errors import QuerySyntaxError
 from pixsearch.search import nodes
 from pixsearch.search.messages import Invalid, explain_unexpected, render_message, show_found
 from pixsearch.search.nodes import SIMILARITY_TYPES, Node
+from pixsearch.vocabulary.colors import FAMILIES, color_lab, family_named
 from pixsearch.vocabulary.fields import LABEL_FIELDS, PROSE_FIELDS
 
 MAX_LENGTH = 4096
@@ -367,6 +368,21 @@ def build_orientation(clause: Clause) -> Node:
     return nodes.OrientationFilter(orientation, position=clause.position)
 
 
+def build_color(clause: Clause) -> Node:
+    """`color~` near a colour, `color=` a colour family."""
+    value, position = clause.value, clause.position
+    if clause.op == "=":
+        family = family_named(value.text)
+        if family is None:
+            expected = "a colour family (" + ", ".join(FAMILIES) + ") or a CSS colour name"
+            raise wrong_value(value, clause, expected)
+        return nodes.ColorFilter("=", value.text, family=family, position=position)
+    lab = color_lab(value.text)
+    if lab is None:
+        raise wrong_value(value, clause, "a CSS colour name or #rrggbb, like navy or #aa3322")
+    return nodes.ColorFilter(SIMILARITY[clause.op], value.text, lab=lab, position=position)
+
+
 def number_builder(field: nodes.NumberField, convert: Callable[[Value, Clause], float]) -> Build:
     """Build `r`, `n`, `w`, `h` filters, converting each value with `convert`."""
 
@@ -430,10 +446,16 @@ def make_filters() -> dict[str, FilterSpec]:
         (("k", "key", "keywords"), set_spec("keywords")),
         (("c", "cat", "categories"), set_spec("categories")),
         (("col", "collections"), set_spec("collections")),
+        (("tag", "tags"), set_spec("tags")),
+        (("ocr", "ocr_text"), FilterSpec(("~",), text_field_builder("ocr_text"))),
+        (("color", "colour", "colors", "colours"), FilterSpec(COLOR_OPS, build_color)),
         (("o", "orientation"), FilterSpec(("=",), build_orientation)),
         *(((name,), FilterSpec(tuple(TEXT_OPS), text_field_builder(name))) for name in TEXT_FIELDS),
     ]
     return {name: spec for names, spec in table for name in names}
+
+
+COLOR_OPS = (*SIMILARITY, "=")
 
 
 def number_spec(field: nodes.NumberField, convert: Callable[[Value, Clause], float]) -> FilterSpec:
@@ -449,4 +471,4 @@ def set_spec(field: nodes.SetField) -> FilterSpec:
 FILTERS = make_filters()
 # The names that messages suggest: the shortest acronym of each filter.
 SHORT_NAMES: tuple[str, ...] = ("t", "i", "p", "d", "id", "r", "n", "w", "h", "ai", "nsfw")
-SHORT_NAMES += ("mr", "pr", "k", "c", "col", "o")
+SHORT_NAMES += ("mr", "pr", "k", "c", "col", "tag", "ocr", "color", "o")

@@ -59,6 +59,7 @@ def search(
         backend,
         models.clip,
         models.text,
+        models.image_model,
         metrics,
         models.identities,
         models.reasons.get("identities", "not configured"),

@@ -35,6 +35,7 @@ FACET_FIELDS = (
     "orientation",
     *LABEL_FIELDS,
     *LIST_FIELDS,
+    "tags",
 )
 
 SortBy = Literal["", "similarity", "sim", *SORT_FIELDS]  # type: ignore[valid-type]

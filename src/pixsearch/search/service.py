@@ -17,6 +17,7 @@ several similarity filters, each contributes 1/(60 + its rank) and the score is 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,13 +33,15 @@ from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
 from pixsearch.errors import InvalidInput
 from pixsearch.images.service import render_image
+from pixsearch.index.colors import Lab, nearest
 from pixsearch.index.embeddings import image_vector
 from pixsearch.index.terms import list_facet
 from pixsearch.index.vectors import Key, Matches
 from pixsearch.monitoring.metrics import Metrics
-from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
+from pixsearch.runtimes.clip import ClipModel
 from pixsearch.runtimes.identities import FaceIdentifier
+from pixsearch.runtimes.registry import ImageModel
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
 from pixsearch.runtimes.text import TextModel
 from pixsearch.search import nodes
@@ -56,10 +59,12 @@ from pixsearch.search.nodes import Node, similarity_filters
 from pixsearch.search.parser import parse_formula
 from pixsearch.search.people import face_descriptor, match_faces, person_unavailable
 from pixsearch.search.schemas import SIMILARITY_SORTS, TEXT_SORT_FIELDS
-from pixsearch.vocabulary.fields import LIST_FIELDS, RESULT_FIELDS
+from pixsearch.vocabulary.fields import RESULT_FIELDS, TERM_FIELDS
 
 MAX_OFFSET = 2**62  # past this no page can have results; SQL integers stop at 2**63
-IMAGE_UNAVAILABLE = "image similarity (i~) is not available: no CLIP model is configured"
+IMAGE_UNAVAILABLE = (
+    "image similarity (i~) is not available: no CLIP model and no classifier is configured"
+)
 
 
 @dataclass(frozen=True)
@@ -89,9 +94,19 @@ class Searcher:
     backend: Backend
     clip: ClipModel | None = None
     text: TextModel | None = None
+    # Whose vectors `i~` compares; by default CLIP's (the registry's `image_model`).
+    image: ImageModel | None = None
     metrics: Metrics | None = None
     identities: FaceIdentifier | None = None
     identities_off: str = "not configured"  # why identities is None
+
+    @property
+    def image_model(self) -> ImageModel | None:
+        if self.image is not None:
+            return self.image
+        if self.clip is not None:
+            return ImageModel(self.clip.name, self.clip.image_thresholds)
+        return None
 
 
 @dataclass
@@ -110,12 +125,17 @@ def search_images(
     started = time.perf_counter()
     formula = parse_formula(params.q)
     leaves = similarity_filters(formula)
-    check_request(params, searcher, leaves)
+    check_request(params, searcher, formula, leaves)
     dialect = searcher.backend.dialect
     dialect.prepare_search(conn)
     if formula is None or not leaves:
         condition = compile_filter(formula, org_id) if formula is not None else None
-        page = search_metadata(conn, dialect, org_id, params, condition)
+        if params.sort_by in SIMILARITY_SORTS:
+            target = colour_target(formula)
+            assert target is not None  # check_request saw to it
+            page = search_by_colour(conn, dialect, org_id, params, condition, target)
+        else:
+            page = search_metadata(conn, dialect, org_id, params, condition)
     else:
         matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
         page = search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
@@ -141,13 +161,17 @@ def search_kind(leaves: list[nodes.SimilarityFilter], searcher: Searcher) -> str
 
 
 def check_request(
-    params: SearchParams, searcher: Searcher, leaves: list[nodes.SimilarityFilter]
+    params: SearchParams,
+    searcher: Searcher,
+    formula: Node | None,
+    leaves: list[nodes.SimilarityFilter],
 ) -> None:
     """Refuse what no search can answer, before any work."""
-    if params.sort_by in SIMILARITY_SORTS and not leaves:
+    if params.sort_by in SIMILARITY_SORTS and not leaves and colour_target(formula) is None:
         raise InvalidInput(
             ("query", "sort_by"),
-            f"sort_by={params.sort_by} needs a similarity filter (t~, i~ or p~) in q",
+            f"sort_by={params.sort_by} needs a similarity filter (t~, i~ or p~) or a "
+            "colour filter color~ (not under '!') in q",
         )
     people = (nodes.PersonFilter, nodes.NamedPerson)
     if searcher.identities is None and any(isinstance(leaf, people) for leaf in leaves):
@@ -178,6 +202,50 @@ def search_metadata(
         )
         fields = params.fields or RESULT_FIELDS
         results = [render_image(row._mapping, fields) for row in conn.execute(statement)]
+    count = count_where(conn, where) if params.count else None
+    return Page(results, count, count_facets(conn, dialect, org_id, where, params))
+
+
+def colour_target(node: Node | None) -> Lab | None:
+    """The colour of the first `color~` that is not under `!`: what closeness is to."""
+    if isinstance(node, nodes.ColorFilter):
+        return node.lab
+    if isinstance(node, nodes.And | nodes.Or):
+        for child in node.children:
+            found = colour_target(child)
+            if found is not None:
+                return found
+    return None
+
+
+def search_by_colour(
+    conn: sa.Connection,
+    dialect: Dialect,
+    org_id: int,
+    params: SearchParams,
+    condition: Condition | None,
+    target: Lab,
+) -> Page:
+    """`color~` with sort_by=similarity: nearest dominant colour first; score 1 - distance."""
+    where = scoped(org_id, condition)
+    squared = nearest(org_id, target, nodes.COLOR_MIN_SHARE).label("squared")
+    nearest_first = (params.sort_order or "desc") == "desc"  # most similar = nearest
+    order = squared.asc().nulls_last() if nearest_first else squared.desc().nulls_last()
+    tie = images.c.id.desc() if nearest_first else images.c.id.asc()
+    results: list[dict[str, Any]] = []
+    if params.offset < MAX_OFFSET:
+        statement = (
+            sa.select(images, squared)
+            .where(where)
+            .order_by(order, tie)
+            .limit(params.limit)
+            .offset(params.offset)
+        )
+        for row in conn.execute(statement):
+            rendered = render_image(row._mapping, params.fields)
+            distance = math.sqrt(row.squared) if row.squared is not None else None
+            rendered["score"] = 0.0 if distance is None else 1.0 - distance
+            results.append(rendered)
     count = count_where(conn, where) if params.count else None
     return Page(results, count, count_facets(conn, dialect, org_id, where, params))
 
@@ -213,7 +281,7 @@ def count_facets(
     """
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in dict.fromkeys(params.facets):
-        if name in LIST_FIELDS:
+        if name in TERM_FIELDS:
             statement = list_facet(org_id, name, where)
         else:
             statement = scalar_facet(dialect, name, where)
@@ -385,15 +453,16 @@ class Matcher:
         return self.scope_pks(scope) if scope else None
 
     def match_image(self, node: nodes.ImageSimilar, scope: Scope) -> Hits:
-        """`i~`: cosine with the named image's CLIP vector; an unknown id matches nothing."""
-        clip = self.searcher.clip
-        if clip is None:
+        """`i~`: cosine with the named image's vector (CLIP, else EfficientNet-Lite); an
+        unknown id matches nothing."""
+        model = self.searcher.image_model
+        if model is None:
             raise InvalidInput(("query", "q"), IMAGE_UNAVAILABLE, "not_available")
-        query = image_vector(self.conn, self.org_id, node.image_id, "clip", clip.name)
+        query = image_vector(self.conn, self.org_id, node.image_id, "clip", model.name)
         if query is None:
             return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
-        threshold = clip.image_thresholds.get(node.op, DEFAULT_IMAGE_THRESHOLDS[node.op])
-        key: Key = (self.org_id, "clip", clip.name)
+        threshold = model.threshold(node.op)
+        key: Key = (self.org_id, "clip", model.name)
         found = self.search_vectors(key, query, threshold, self.within(scope))
         return Hits.of(found.pks, found.scores)
 

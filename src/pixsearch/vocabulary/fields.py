@@ -36,7 +36,12 @@ WRITABLE_FIELDS = (
 COMPUTED_FIELDS = ("width", "height", "aspect_ratio", "orientation", "n_faces")
 # Computed lists: readable, not sortable; search results carry them only when asked.
 COMPUTED_LISTS = ("faces",)
-# Every column the analysis of the pixels and bytes writes (the API shows COMPUTED_FIELDS).
+# Generated from the pixels by the classifier, OCR and the colour step (read-only).
+GENERATED_FIELDS = ("tags", "ocr_text", "colors")
+# Internal columns of generated words that full-text search indexes (never returned).
+GENERATED_TEXT = ("tag_text", "ocr_text")
+# Every column the analysis of the pixels and bytes writes (the API shows COMPUTED_FIELDS,
+# COMPUTED_LISTS and GENERATED_FIELDS).
 ANALYSED_COLUMNS = (
     *COMPUTED_FIELDS,
     *COMPUTED_LISTS,
@@ -44,9 +49,21 @@ ANALYSED_COLUMNS = (
     "content_type",
     "byte_size",
     "sha256",
+    "tags",
+    "tag_text",
+    "ocr_text",
+    "colors",
 )
-READABLE_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS, *COMPUTED_LISTS)
-RESULT_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS)
+READABLE_FIELDS = (
+    "image_id",
+    *WRITABLE_FIELDS,
+    *COMPUTED_FIELDS,
+    *COMPUTED_LISTS,
+    *GENERATED_FIELDS,
+)
+RESULT_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS, *GENERATED_FIELDS)
+# Lists of strings kept in `image_terms`: set filters and facets.
+TERM_FIELDS = (*LIST_FIELDS, "tags")
 
 # Fields whose change means the caption embedding must be recomputed.
 CAPTION_FIELDS = (*PROSE_FIELDS, "keywords", "categories", "event", "location", "city", "country")

@@ -50,5 +50,9 @@ class ImageRow(TypedDict, total=False):
     content_type: str | None
     byte_size: int | None
     sha256: str | None
+    tags: list[str] | None
+    tag_text: str | None
+    ocr_text: str | None
+    colors: list[dict[str, object]] | None
     created_at: int
     updated_at: int
