@@ -16,6 +16,7 @@ from pixsearch.background import run_background
 from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
+from pixsearch.http_errors import install_error_shapes
 from pixsearch.images.router import router as images_router
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
@@ -40,15 +41,16 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
                 log.info("pixsearch %s ready", __version__)
                 yield
 
-    # FastAPI's own body limit: 413 from Content-Length up front, or as a chunked body grows.
     app = FastAPI(
         title="pixsearch",
         version=__version__,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         docs_url=None,  # served by pixsearch.web, from the service's own files
         redoc_url=None,
     )
+    # The body limit (413 from Content-Length up front, or as a chunked body grows) and
+    # FastAPI's own errors, in the contract's JSON shapes; innermost of the middlewares.
+    install_error_shapes(app, settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Added last, so it runs first: a preflight is answered before anything else.

@@ -101,7 +101,10 @@ class Claimed:
     strict: bool
     subset: bool
     lang: str
-    attempts: int
+    attempts: int  # runs started, this one included
+    failures: int = 0  # earlier runs that failed with an unexpected error
+    crashes: int = 0  # process deaths blamed on it
+    isolated: bool = False  # runs alone in its process
 
 
 @dataclass(frozen=True)
