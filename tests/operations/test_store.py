@@ -160,7 +160,7 @@ def test_a_death_is_blamed_only_on_an_operation_that_ran_alone(engine: sa.Engine
     for _ in beside:
         claim(engine, "crowded")
     with engine.begin() as conn:
-        conn.execute(sa.insert(organisations).values(name="c", created_at=0))
+        conn.execute(sa.insert(organisations).values(id=3, name="c", created_at=0))
     alone = enqueue(engine, 3)
     claim(engine, "solo")
     outcome = requeue_all(engine)
@@ -172,7 +172,7 @@ def test_a_death_is_blamed_only_on_an_operation_that_ran_alone(engine: sa.Engine
     # An isolated operation runs alone: a busy worker takes nothing while it is next (not
     # even a later operation of another organisation), so it drains; an idle one takes it.
     with engine.begin() as conn:
-        conn.execute(sa.insert(organisations).values(name="d", created_at=0))
+        conn.execute(sa.insert(organisations).values(id=4, name="d", created_at=0))
     later = enqueue(engine, 4)
     assert claim(engine, "busy", busy=True) is None
     first = claim(engine, "idle")
