@@ -12,8 +12,6 @@ from pixsearch.search.schemas import FacetName, SearchAnswer, SortBy, SortOrder
 from pixsearch.search.service import Searcher, SearchParams, search_images
 from pixsearch.vocabulary.fields import FieldName, Lang
 
-MAX_PAGE = 1_000_000_000  # keeps (page - 1) * limit, the SQL offset, within 64 bits
-
 router = APIRouter(tags=["search"])
 
 
@@ -30,7 +28,7 @@ def search(
     backend: BackendDep,
     models: ModelsDep,
     q: Annotated[str, Query(description="The formula (docs/query-language.md); empty: all.")] = "",
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Results per page.")] = 50,
     sort_by: Annotated[
         SortBy, Query(description="`similarity` (`sim`), `image_id` or a scalar field.")
