@@ -33,7 +33,7 @@ from tests.imageserver import ImageServer
 
 CATALOGUE = 1_000  # images kept around: adds beyond it become deletes, so memory can settle
 PINNED = 20
-QUERIES = ("", "t=soak", "w>32", "o=landscape", "k=red", "soak")
+QUERIES = ("", "t~soak", "w>32", "o=landscape", "k=red", "t~~soak")
 
 
 @dataclass
