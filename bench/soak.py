@@ -171,13 +171,14 @@ async def soak(
             "rss_mib": round(rss_mib(server.pid), 1),
             "queue": queue_depth(server.data_dir),
             "in_flight": len(in_flight),
-            **percentiles(latencies or [0.0], (50, 99)),
+            "done": len(latencies),  # those sent this minute that also finished in it
+            **percentiles(latencies or [float("nan")], (50, 99)),
         }
         rows.append(row)
         print(
-            f"minute {minute:3d}: sent {sent:5d}  rss {row['rss_mib']:7.1f} MiB  "
-            f"queue {row['queue']:4d}  in flight {row['in_flight']:3d}  "
-            f"p50 {row['p50']:7.1f} ms  p99 {row['p99']:7.1f} ms",
+            f"minute {minute:3d}: sent {sent:5d}  done {row['done']:5d}  "
+            f"rss {row['rss_mib']:7.1f} MiB  queue {row['queue']:4d}  "
+            f"in flight {row['in_flight']:3d}  p50 {row['p50']:7.1f} ms  p99 {row['p99']:7.1f} ms",
             flush=True,
         )
     await asyncio.gather(*in_flight)
@@ -218,11 +219,13 @@ def report(rows: list[dict[str, float]], warmup: int, drained_in: float | None, 
     steady = [row for row in rows if row["minute"] > warmup] or rows
     rss = [row["rss_mib"] for row in steady]
     base = rss[0]
-    p99 = [row["p99"] for row in steady]
+    p99 = [row["p99"] for row in steady if row["done"]] or [float("nan")]
+    stalled = [int(row["minute"]) for row in steady if not row["done"]]
     print(
         f"after {warmup} min warm-up: rss {min(rss):.1f}..{max(rss):.1f} MiB "
         f"({(min(rss) - base) / base:+.1%} .. {(max(rss) - base) / base:+.1%} of minute "
         f"{steady[0]['minute']:.0f}); p99 {min(p99):.1f}..{max(p99):.1f} ms"
+        + (f"; minutes where nothing sent finished: {stalled}" if stalled else "")
     )
     print(
         "queue drained at the end"
