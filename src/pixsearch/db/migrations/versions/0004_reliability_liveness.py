@@ -7,7 +7,7 @@ process deaths blamed on the operation (it was the only one running in that proc
 its process, so that a death then has one suspect.
 
 Revision ID: 0004_reliability
-Revises: 0003
+Revises: 0004_client
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_reliability"
-down_revision = "0003"
+down_revision = "0004_client"
 branch_labels = None
 depends_on = None
 
