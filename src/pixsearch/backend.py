@@ -2,7 +2,7 @@
 
 One `Backend` per engine bundles the plain-SQL `Dialect` (queue locks, notifications,
 statistics, SQL functions, pk sets) and the engine classes of the derived indexes that
-differ (full text, embeddings); the set-term index is the same SQL on both. Nothing else
+differ (full text, embeddings, faces); the set-term index is the same SQL on both. Nothing else
 asks which engine it runs on (the way `huey.storage` keeps one storage class per engine).
 """
 
@@ -14,12 +14,13 @@ import sqlalchemy as sa
 
 from pixsearch.db.dialect import Dialect, dialect_of
 from pixsearch.index.embeddings import Embeddings, PostgresEmbeddings, SQLiteEmbeddings
+from pixsearch.index.faces import Faces, PostgresFaces, SQLiteFaces
 from pixsearch.index.fulltext import FullText, PostgresFullText, SQLiteFullText
 
 # The index classes of each engine, by the dialect's name.
-INDEXES: dict[str, tuple[type[FullText], type[Embeddings]]] = {
-    "sqlite": (SQLiteFullText, SQLiteEmbeddings),
-    "postgresql": (PostgresFullText, PostgresEmbeddings),
+INDEXES: dict[str, tuple[type[FullText], type[Embeddings], type[Faces]]] = {
+    "sqlite": (SQLiteFullText, SQLiteEmbeddings, SQLiteFaces),
+    "postgresql": (PostgresFullText, PostgresEmbeddings, PostgresFaces),
 }
 
 
@@ -28,6 +29,7 @@ class Backend:
     dialect: Dialect
     fulltext: FullText
     embeddings: Embeddings
+    faces: Faces
 
     @property
     def name(self) -> str:
@@ -40,5 +42,5 @@ class Backend:
 def open_backend(engine: sa.Engine) -> Backend:
     """The backend of the engine's database (close it after use)."""
     dialect = dialect_of(engine)
-    fulltext, embeddings = INDEXES[dialect.name]
-    return Backend(dialect, fulltext(), embeddings(engine))
+    fulltext, embeddings, faces = INDEXES[dialect.name]
+    return Backend(dialect, fulltext(), embeddings(engine), faces(engine))

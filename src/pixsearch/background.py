@@ -31,6 +31,7 @@ def build_worker(resources: Resources, concurrency: int = 4) -> Worker:
         on_applied=resources.on_applied,
         on_finished=resources.waiter.notify,
         wake=resources.work_queued,
+        metrics=resources.metrics,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,12 +35,11 @@ def freeze_start_up() -> None:
     gc.freeze()
 
 
-def _settings() -> Settings:
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _settings(**overrides: object) -> Settings:
+    from pixsearch.monitoring.logs import configure_logging
+
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -50,13 +48,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[bool, typer.Option(help="Run operations in this process too.")] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /metrics on this port instead of the API port."),
+    ] = None,
 ) -> None:
     """Start the HTTP API (and, by default, its in-process workers)."""
     import uvicorn
 
     from pixsearch.app import create_app
 
-    settings = _settings()
+    settings = _settings(**_given(metrics_port=metrics_port))
     api = create_app(settings, run_workers=workers)
     freeze_start_up()
     uvicorn.run(
@@ -64,20 +66,30 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level,
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through our handler, in our format
+        access_log=False,  # the monitoring middleware logs each request, with its id
     )
 
 
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Operations run at once.")] = 4,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this worker's /metrics on this port (default: none)."),
+    ] = None,
 ) -> None:
     """Run operations only (no API): for deployments with several processes."""
     from pixsearch.standalone import run_worker
 
-    settings = _settings()
+    settings = _settings(**_given(metrics_port=metrics_port))
     freeze_start_up()
     asyncio.run(run_worker(settings, concurrency))
+
+
+def _given(**options: object) -> dict[str, object]:
+    """The command-line options that were given: they override the environment."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 @keys_app.command("create")
@@ -176,23 +188,24 @@ def models_list() -> None:
 
 @models_app.command("reembed")
 def models_reembed() -> None:
-    """Queue operations that recompute embeddings made by other models than the configured."""
+    """Queue operations that recompute embeddings and face identities made by other models."""
     from pixsearch.backend import open_backend
     from pixsearch.operations.reembed import enqueue_reembed
     from pixsearch.runtimes.registry import open_models
 
     settings = _settings()
     models = open_models(settings)
-    if models.clip is None and models.text is None:
+    if models.clip is None and models.text is None and models.identities is None:
         typer.echo("No model is present: " + "; ".join(models.reasons.values()), err=True)
         raise typer.Exit(1)
     clip = models.clip.name if models.clip else None
     text = models.text.name if models.text else None
+    faces = models.identities.name if models.identities else None
     engine = _engine()
     backend = open_backend(engine)
     try:
         with engine.begin() as conn:
-            queued = enqueue_reembed(conn, backend.dialect, clip, text)
+            queued = enqueue_reembed(conn, backend.dialect, clip, text, faces)
     finally:
         backend.close()
     for org, op_ids in queued.items():

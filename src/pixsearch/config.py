@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,32 @@ class Settings(BaseSettings):
         20, ge=0, description="PostgreSQL connections a process may open beyond its pool."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning or error.")
+    log_format: Literal["auto", "text", "json"] = Field(
+        "auto",
+        description="Log lines as `text` or `json` (one object per line, with request_id, "
+        "op_id and org); `auto`: text on a terminal, JSON otherwise.",
+    )
+
+    # Monitoring (docs/monitoring.md)
+    metrics: Literal["on", "off"] = Field(
+        "on", description="Prometheus metrics: `on` serves GET /metrics; `off` serves none."
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve the metrics on this port of PIXSEARCH_METRICS_HOST instead of the "
+        "API port (`pixsearch worker`, which has no API, serves them only when this or "
+        "--metrics-port is set).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the separate metrics port listens on."
+    )
+    metrics_per_org: bool = Field(
+        False,
+        description="Label the operation and queue metrics with the organisation's name "
+        "(leave off with many organisations: each one is a time series of its own).",
+    )
 
     # Requests
     max_body_bytes: int = Field(32 * MiB, description="Largest accepted request body (413 above).")
@@ -138,6 +164,18 @@ class Settings(BaseSettings):
         "auto",
         description="Face detector: `blazeface`, `haar`, `off`, or `auto` (BlazeFace if "
         "installed, else Haar; see docs/models.md).",
+    )
+    face_identities: bool = Field(
+        True,
+        description="Compute face identities (dlib's descriptor) for `p~` and `p=` when the "
+        "people extra is installed; false turns them off.",
+    )
+    face_processes: int = Field(
+        0,
+        ge=0,
+        description="Child processes that compute face identities during ingest (dlib holds "
+        "Python's GIL while it runs, so a thread would stall the event loop); 0 = one per "
+        "CPU core.",
     )
     inference_threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 = all cores.")
     inference_batch: int = Field(16, ge=1, description="Largest inference batch.")

@@ -22,6 +22,8 @@ from pixsearch.backend import Backend
 from pixsearch.config import Settings
 from pixsearch.db.engine import writer
 from pixsearch.images.writes import Submitter
+from pixsearch.monitoring.logs import set_org
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.waiter import Waiter
 from pixsearch.resources import Resources
 from pixsearch.runtimes.registry import Models
@@ -57,6 +59,10 @@ async def get_models(resources: ResourcesDep) -> Models:
     return resources.models
 
 
+async def get_metrics(resources: ResourcesDep) -> Metrics | None:
+    return resources.metrics
+
+
 async def get_waiter(resources: ResourcesDep) -> Waiter:
     return resources.waiter
 
@@ -85,6 +91,7 @@ def write_connection(resources: ResourcesDep) -> Iterator[sa.Connection]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BackendDep = Annotated[Backend, Depends(get_backend)]
 ModelsDep = Annotated[Models, Depends(get_models)]
+MetricsDep = Annotated[Metrics | None, Depends(get_metrics)]
 WaiterDep = Annotated[Waiter, Depends(get_waiter)]
 SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
 ReadConnDep = Annotated[sa.Connection, Depends(read_connection, scope="function")]
@@ -121,6 +128,7 @@ async def get_organisation(
     if org is None:
         org = await run_in_threadpool(_authenticate, resources.engine, api_key)
         cache.put(digest, org)
+    set_org(org.name)
     return org
 
 

@@ -9,6 +9,9 @@ PixsearchError
 └── ItemError             one item of an operation failed; never reaches HTTP
     ├── FetchError        the download failed (status, timeout, too large, refused address)
     └── DecodeError       the bytes are not an image we can read, or too many pixels
+
+Every ItemError names its `cause`, one of `ITEM_CAUSES`: the `cause` label of the
+`pixsearch_item_failures_total` metric and the `cause` field of the item's log line.
 """
 
 from __future__ import annotations
@@ -48,17 +51,42 @@ class QuerySyntaxError(InvalidInput):
         self.position = position
 
 
+# Why items fail: a small fixed set, so that it can be a metric label.
+ITEM_CAUSES = (
+    "http_status",  # the image host answered an error status
+    "timeout",  # connect or download time limit
+    "connection",  # the host could not be resolved or reached, or broke the connection
+    "refused_address",  # the address guard refused where the URL leads
+    "invalid_url",  # not an http(s) URL with a sound host, or a bad redirect
+    "too_many_redirects",
+    "too_large",  # more bytes than PIXSEARCH_FETCH_MAX_BYTES
+    "too_many_pixels",  # more pixels than PIXSEARCH_MAX_PIXELS
+    "not_an_image",  # bytes that do not decode as a supported image
+    "strict_conflict",  # strict mode: the id exists (add) or is missing (upd, del)
+    "internal",  # a failure of pixsearch itself (see the log)
+)
+
+
 class ItemError(PixsearchError):
     """One item failed; its message becomes the item's entry in the operation's errors."""
+
+    cause = "internal"
+
+    def __init__(self, msg: str, *, cause: str | None = None) -> None:
+        super().__init__(msg)
+        if cause is not None:
+            self.cause = cause
 
 
 class FetchError(ItemError):
     """Downloading `src` failed. `transient` failures are worth retrying."""
 
-    def __init__(self, msg: str, *, transient: bool = False) -> None:
-        super().__init__(msg)
+    cause = "connection"
+
+    def __init__(self, msg: str, *, transient: bool = False, cause: str | None = None) -> None:
+        super().__init__(msg, cause=cause)
         self.transient = transient
 
 
 class DecodeError(ItemError):
-    pass
+    cause = "not_an_image"

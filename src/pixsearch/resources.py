@@ -15,10 +15,12 @@ from pixsearch.config import Settings
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.ingest.fetch import Fetcher
-from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
+from pixsearch.ingest.pipeline import DEFAULT_DRAFT, IDENTITY_DRAFT, CaptionEncoder, Pipeline
 from pixsearch.ingest.steps import build_captions, build_steps
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.enqueuer import Enqueuer
 from pixsearch.operations.waiter import Waiter
+from pixsearch.runtimes.identities import IdentityPool
 from pixsearch.runtimes.registry import Models, open_models
 from pixsearch.vocabulary.operations import Applied
 
@@ -41,6 +43,7 @@ class Resources:
     # Set when an operation is queued in this process (or another one, through LISTEN);
     # the worker of this process, if it runs one, waits on it.
     work_queued: asyncio.Event
+    metrics: Metrics | None  # None with PIXSEARCH_METRICS=off: nothing is counted
     # Called after each applied operation: in-memory search indexes follow the database.
     on_applied: tuple[Callable[[Applied], None], ...]
 
@@ -63,10 +66,19 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     for name, state in models.status().items():
         log.info("representation %s: %s", name, state)
     backend = open_backend(engine)
-    enqueuer = Enqueuer(engine, backend.dialect)
+    metrics = open_metrics(settings, engine)
+    enqueuer = Enqueuer(engine, backend.dialect, metrics)
+    batch = settings.inference_batch
+    identity_pool = (
+        IdentityPool(models.identities, settings.face_processes)
+        if models.identities is not None
+        else None
+    )
     try:
-        async with Fetcher(settings) as fetcher:
-            pipeline = Pipeline(settings, fetcher, build_steps(models, settings.inference_batch))
+        async with Fetcher(settings, metrics=metrics) as fetcher:
+            draft = IDENTITY_DRAFT if models.identities is not None else DEFAULT_DRAFT
+            steps = build_steps(models, batch, metrics, identity_pool)
+            pipeline = Pipeline(settings, fetcher, steps, draft_size=draft)
             yield Resources(
                 settings=settings,
                 engine=engine,
@@ -74,13 +86,25 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 fetcher=fetcher,
                 models=models,
                 pipeline=pipeline,
-                captions=build_captions(models, settings.inference_batch),
+                captions=build_captions(models, batch, metrics),
                 waiter=Waiter(engine, settings.worker_poll_s),
                 enqueuer=enqueuer,
+                metrics=metrics,
                 work_queued=asyncio.Event(),
-                on_applied=(backend.embeddings.follow,),
+                on_applied=(backend.embeddings.follow, backend.faces.follow),
             )
     finally:
+        if identity_pool is not None:
+            identity_pool.close()
         enqueuer.close()
         backend.close()
         engine.dispose()
+
+
+def open_metrics(settings: Settings, engine: sa.Engine) -> Metrics | None:
+    """This process's metrics, watching `engine`'s queue; None when they are off."""
+    if settings.metrics == "off":
+        return None
+    metrics = Metrics(per_org=settings.metrics_per_org)
+    metrics.watch_database(engine)
+    return metrics

@@ -8,6 +8,7 @@ import signal
 
 from pixsearch.background import run_background
 from pixsearch.config import Settings
+from pixsearch.monitoring.exposition import serve_metrics
 from pixsearch.resources import open_resources
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,11 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
                 "a separate worker on SQLite competes with `serve` for one file; "
                 "use `serve` alone, or PostgreSQL"
             )
-        async with run_background(resources, workers=True, concurrency=concurrency):
-            log.info("worker started (concurrency %d)", concurrency)
-            await _until_stopped()
+        port = settings.metrics_port
+        with serve_metrics(resources.metrics, settings.metrics_host, port):
+            async with run_background(resources, workers=True, concurrency=concurrency):
+                log.info("worker started (concurrency %d)", concurrency)
+                await _until_stopped()
         log.info("worker stopped")
 
 

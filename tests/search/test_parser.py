@@ -18,6 +18,7 @@ from pixsearch.search.nodes import (
     IdFilter,
     ImageDuplicate,
     ImageSimilar,
+    NamedPerson,
     Node,
     Not,
     NumberFilter,
@@ -74,6 +75,9 @@ FILTERS = [
     ("p~img42_1", PersonFilter("~", "img42", 1)),
     ("person~~a_b_12", PersonFilter("~~", "a_b", 12)),
     ("p~~~x_0", PersonFilter("~~~", "x", 0)),
+    ("p=Ada Lovelace", NamedPerson("~~", "Ada Lovelace")),
+    ("person=ada lovelace ~~~", NamedPerson("~~~", "ada lovelace")),
+    ('p="Ada, Countess of Lovelace~"', NamedPerson("~", "Ada, Countess of Lovelace")),
     # Date, with every comparison and alias
     ("d=2005-5-13", DateFilter("=", datetime.date(2005, 5, 13))),
     ("date<2024-02-29", DateFilter("<", datetime.date(2024, 2, 29))),
@@ -535,6 +539,11 @@ def node_trees() -> st.SearchStrategy[Node]:
         st.builds(ImageSimilar, similarity, strings()),
         st.builds(
             PersonFilter, similarity, strings(), st.integers(min_value=0, max_value=10**9 - 1)
+        ),
+        st.builds(
+            NamedPerson,
+            similarity,
+            strings().filter(lambda s: s.strip() == s != "" and not s.endswith("~")),
         ),
     )
 

@@ -382,7 +382,10 @@ def test_refusals(api: Api, params: dict[str, Any], loc: list[Any], message: str
 def test_person_filter_is_not_available(api: Api) -> None:
     detail = refusal(api, q="p~img42_1")
     assert detail["type"] == "not_available"
-    assert detail["msg"] == "person search (p~) is not available: face recognition is not built"
+    assert detail["msg"] == (
+        "person search (p~, p=) is not available: face identities are off "
+        "(needs a face detector: turned off (PIXSEARCH_FACE_DETECTOR=off))"
+    )
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "query-language.md"

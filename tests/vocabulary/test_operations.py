@@ -7,7 +7,10 @@ from pixsearch.vocabulary.operations import METHOD_OF_MODE, Action, Method, Mode
 
 def test_values_are_the_stored_strings() -> None:
     assert [m.value for m in Method] == ["add", "upd", "del"]
-    assert [m.value for m in Mode] == ["add", "put", "patch", "del", "reembed", "caption"]
+    assert [m.value for m in Mode] == [
+        "add", "put", "patch", "del", "reembed", "caption", "cel_add", "cel_put", "cel_del"
+    ]  # fmt: skip
+    assert max(len(m.value) for m in Mode) <= 8  # operations.mode is String(8)
     assert [s.value for s in State] == ["queued", "running", "finished"]
     assert "skip" in {a.value for a in Action}
     assert Mode.PUT == "put" and f"{Mode.PATCH}" == "patch"

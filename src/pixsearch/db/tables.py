@@ -55,6 +55,7 @@ images = sa.Table(
     sa.Column("aspect_ratio", sa.Float),
     sa.Column("orientation", sa.String(10)),
     sa.Column("n_faces", sa.Integer),
+    sa.Column("faces", sa.JSON),  # [{"n", "box": [x, y, w, h], "score"}], largest first
     sa.Column("phash", sa.BigInteger),  # 64-bit DCT hash, stored signed
     sa.Column("content_type", sa.String(100)),
     sa.Column("byte_size", sa.BigInteger),
@@ -94,6 +95,50 @@ embeddings = sa.Table(
     sa.Column("model", sa.String(200), nullable=False),
     sa.Column("vector", sa.LargeBinary, nullable=False),  # float32, L2-normalised
     sa.Index("ix_embeddings_org_kind_model", "org_id", "kind", "model"),
+)
+
+# One row per face of an image analysed with identities, numbered as in `images.faces`;
+# the descriptor is null for a face too small to have one.
+# On PostgreSQL migration 0004 adds `descriptor_vec vector(128)` for pgvector's distance.
+image_faces = sa.Table(
+    "image_faces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "image_pk", sa.Integer, sa.ForeignKey("images.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),  # the face's number in its image, from 1
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("descriptor", sa.LargeBinary),  # float32, 128 values; null: too small
+    sa.Index("ix_image_faces_org_model", "org_id", "model"),
+    sa.Index("ix_image_faces_image", "image_pk", "n"),
+)
+
+# Named people (`/celebs`), each with the descriptors of its example faces, copied when
+# registered, so that deleting an example image keeps the person.
+celebs = sa.Table(
+    "celebs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name_norm", sa.String(200), nullable=False),  # case- and accent-folded
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("org_id", "name_norm"),
+)
+
+celeb_faces = sa.Table(
+    "celeb_faces",
+    metadata,
+    sa.Column(
+        "celeb_id", sa.Integer, sa.ForeignKey("celebs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("face", sa.String(300), nullable=False),  # the example as given: img42_1
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("descriptor", sa.LargeBinary, nullable=False),
 )
 
 operations = sa.Table(

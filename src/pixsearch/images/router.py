@@ -83,7 +83,7 @@ WriteFlagsDep = Annotated[WriteFlags, Depends(write_flags)]
 DeleteFlagsDep = Annotated[WriteFlags, Depends(delete_flags)]
 
 
-async def _write(
+async def write_answer(
     submitter: Submitter, org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags
 ) -> Response:
     answer = await submitter.submit(org_id, mode, items, flags)
@@ -99,7 +99,9 @@ async def add_image(
     submitter: SubmitterDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    return await _write(submitter, org.id, Mode.ADD, single_item(Mode.ADD, image_id, body), flags)
+    return await write_answer(
+        submitter, org.id, Mode.ADD, single_item(Mode.ADD, image_id, body), flags
+    )
 
 
 @router.post("/imgs", responses=WRITE_ANSWERS, summary="Add images")
@@ -111,7 +113,7 @@ async def add_images(
     flags: WriteFlagsDep,
 ) -> Response:
     items = batch_items(Mode.ADD, body, settings.max_items)
-    return await _write(submitter, org.id, Mode.ADD, items, flags)
+    return await write_answer(submitter, org.id, Mode.ADD, items, flags)
 
 
 @router.put("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Replace an image")
@@ -122,7 +124,9 @@ async def replace_image(
     submitter: SubmitterDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    return await _write(submitter, org.id, Mode.PUT, single_item(Mode.PUT, image_id, body), flags)
+    return await write_answer(
+        submitter, org.id, Mode.PUT, single_item(Mode.PUT, image_id, body), flags
+    )
 
 
 @router.put("/imgs", responses=WRITE_ANSWERS, summary="Replace images")
@@ -134,7 +138,7 @@ async def replace_images(
     flags: WriteFlagsDep,
 ) -> Response:
     items = batch_items(Mode.PUT, body, settings.max_items)
-    return await _write(submitter, org.id, Mode.PUT, items, flags)
+    return await write_answer(submitter, org.id, Mode.PUT, items, flags)
 
 
 @router.patch("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Update an image")
@@ -145,7 +149,7 @@ async def update_image(
     submitter: SubmitterDep,
     flags: WriteFlagsDep,
 ) -> Response:
-    return await _write(
+    return await write_answer(
         submitter, org.id, Mode.PATCH, single_item(Mode.PATCH, image_id, body), flags
     )
 
@@ -159,14 +163,16 @@ async def update_images(
     flags: WriteFlagsDep,
 ) -> Response:
     items = batch_items(Mode.PATCH, body, settings.max_items)
-    return await _write(submitter, org.id, Mode.PATCH, items, flags)
+    return await write_answer(submitter, org.id, Mode.PATCH, items, flags)
 
 
 @router.delete("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Delete an image")
 async def delete_image(
     image_id: ImageIdPath, org: OrgDep, submitter: SubmitterDep, flags: DeleteFlagsDep
 ) -> Response:
-    return await _write(submitter, org.id, Mode.DEL, single_item(Mode.DEL, image_id, None), flags)
+    return await write_answer(
+        submitter, org.id, Mode.DEL, single_item(Mode.DEL, image_id, None), flags
+    )
 
 
 @router.delete("/imgs", responses=WRITE_ANSWERS, summary="Delete images")
@@ -178,7 +184,7 @@ async def delete_images(
     flags: DeleteFlagsDep,
 ) -> Response:
     items = batch_items(Mode.DEL, body, settings.max_items)
-    return await _write(submitter, org.id, Mode.DEL, items, flags)
+    return await write_answer(submitter, org.id, Mode.DEL, items, flags)
 
 
 @router.get(

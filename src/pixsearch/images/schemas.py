@@ -155,6 +155,14 @@ class Accepted(BaseModel):
     msg: str = Field(description="Human-readable summary.")
 
 
+class Face(BaseModel):
+    """One detected face of an image."""
+
+    n: int = Field(description="The face's number in its image, from 1, largest first.")
+    box: list[int] = Field(description="[x, y, width, height] in pixels of the oriented image.")
+    score: float | None = Field(description="The detector's confidence (null for Haar).")
+
+
 class Image(BaseModel):
     """An image as the API returns it: only the fields asked for, when `fields` is given."""
 
@@ -190,3 +198,8 @@ class Image(BaseModel):
     aspect_ratio: float | None = Field(None, description="Width / height (computed).")
     orientation: str | None = Field(None, description="landscape, portrait or square (computed).")
     n_faces: int | None = Field(None, description="Faces detected (computed).")
+    faces: list[Face] | None = Field(
+        None,
+        description="The faces detected, largest first (computed): their number, box and "
+        "the detector's score; in search results only when asked for in `fields`.",
+    )

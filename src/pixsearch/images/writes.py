@@ -81,6 +81,9 @@ ACCEPTED_MSG = {
     Mode.PUT: "Images update accepted, processing in progress.",
     Mode.PATCH: "Images update accepted, processing in progress.",
     Mode.DEL: "Images deletion accepted, processing in progress.",
+    Mode.CEL_ADD: "Person addition accepted, processing in progress.",
+    Mode.CEL_PUT: "Person update accepted, processing in progress.",
+    Mode.CEL_DEL: "Person deletion accepted, processing in progress.",
 }
 
 

@@ -91,7 +91,10 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def too_many_pixels(size: str, max_pixels: int) -> DecodeError:
-    return DecodeError(f"too many pixels: {size} is more than {max_pixels} (PIXSEARCH_MAX_PIXELS)")
+    return DecodeError(
+        f"too many pixels: {size} is more than {max_pixels} (PIXSEARCH_MAX_PIXELS)",
+        cause="too_many_pixels",
+    )
 
 
 def bomb_error(exc: Image.DecompressionBombError, max_pixels: int) -> DecodeError:

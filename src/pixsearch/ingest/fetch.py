@@ -25,6 +25,7 @@ from pixsearch.errors import FetchError
 from pixsearch.ingest.guard import Resolver, check_host, parse_ip, resolve_host
 from pixsearch.ingest.slots import FairShare, KeyedSlots
 from pixsearch.ingest.transport import GuardedTransport
+from pixsearch.monitoring.metrics import Metrics
 
 SCHEMES = ("http", "https")
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
@@ -51,7 +52,7 @@ class StatusError(FetchError):
     """An HTTP error status, with the server's Retry-After hint for the retry loop."""
 
     def __init__(self, msg: str, *, transient: bool, retry_after_s: float | None) -> None:
-        super().__init__(msg, transient=transient)
+        super().__init__(msg, transient=transient, cause="http_status")
         self.retry_after_s = retry_after_s
 
 
@@ -59,7 +60,7 @@ class AttemptTimeout(FetchError):
     """An attempt ran out of time (its own limit, or what was left of the item's)."""
 
     def __init__(self, limit_s: float) -> None:
-        super().__init__(f"timed out after {limit_s:g} s", transient=True)
+        super().__init__(f"timed out after {limit_s:g} s", transient=True, cause="timeout")
 
 
 def parse_url(url: str | httpx.URL) -> httpx.URL:
@@ -67,11 +68,11 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise FetchError(f"invalid URL: {exc}") from None
+        raise FetchError(f"invalid URL: {exc}", cause="invalid_url") from None
     if parsed.scheme not in SCHEMES:
-        raise FetchError(f"unsupported scheme {parsed.scheme!r}")
+        raise FetchError(f"unsupported scheme {parsed.scheme!r}", cause="invalid_url")
     if not parsed.host:
-        raise FetchError("invalid URL: no host")
+        raise FetchError("invalid URL: no host", cause="invalid_url")
     check_host(parsed.raw_host.decode("ascii"))
     return parsed
 
@@ -81,7 +82,7 @@ def redirect_target(url: httpx.URL, location: str) -> httpx.URL:
     try:
         target = url.join(location)
     except httpx.InvalidURL as exc:
-        raise FetchError(f"invalid redirect to {location!r}: {exc}") from None
+        raise FetchError(f"invalid redirect to {location!r}: {exc}", cause="invalid_url") from None
     return parse_url(target)
 
 
@@ -104,7 +105,9 @@ def describe_transport_error(exc: httpx.TransportError, settings: Settings) -> F
     """A FetchError naming what went wrong on the wire."""
     if isinstance(exc, httpx.ConnectTimeout):
         return FetchError(
-            f"connect timed out after {settings.fetch_connect_timeout_s:g} s", transient=True
+            f"connect timed out after {settings.fetch_connect_timeout_s:g} s",
+            transient=True,
+            cause="timeout",
         )
     if isinstance(exc, httpx.TimeoutException):
         return AttemptTimeout(settings.fetch_timeout_s)
@@ -154,8 +157,8 @@ def final_error(exc: FetchError, clock: ItemClock) -> FetchError:
         return exc
     took = f"{clock.attempts} attempts in {seconds(clock.elapsed())} s"
     if isinstance(exc, AttemptTimeout):
-        return FetchError(f"timed out after {took}", transient=True)
-    return FetchError(f"{exc} (after {took})", transient=exc.transient)
+        return FetchError(f"timed out after {took}", transient=True, cause="timeout")
+    return FetchError(f"{exc} (after {took})", transient=exc.transient, cause=exc.cause)
 
 
 ADDRESS_CACHE_S = 30.0  # how long a host's resolved address keys its connection limit
@@ -165,8 +168,15 @@ ADDRESS_CACHE_SIZE = 10_000
 class Fetcher:
     """Downloads images with the address guard, limits, redirects and retries."""
 
-    def __init__(self, settings: Settings, *, resolve: Resolver = resolve_host) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resolve: Resolver = resolve_host,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.client = httpx.AsyncClient(
             transport=GuardedTransport(settings, resolve),
             headers=HEADERS,
@@ -204,6 +214,19 @@ class Fetcher:
 
         `flow` (the operation) is what the download slots are shared fairly between.
         """
+        if self.metrics is None:
+            return await self._fetch(url, flow)
+        started = time.perf_counter()
+        nbytes = 0
+        try:
+            fetched = await self._fetch(url, flow)
+            nbytes = len(fetched.data)
+            return fetched
+        finally:
+            self.metrics.observe_fetch(nbytes, time.perf_counter() - started)
+
+    async def _fetch(self, url: str, flow: Hashable) -> Fetched:
+        """Download `url` with retries, within the item's deadline."""
         parse_url(url)
         clock = ItemClock(self.settings.fetch_item_timeout_s)
         while True:
@@ -239,7 +262,10 @@ class Fetcher:
             if isinstance(outcome, Fetched):
                 return outcome
             current = outcome
-        raise FetchError(f"too many redirects (more than {self.settings.fetch_max_redirects})")
+        raise FetchError(
+            f"too many redirects (more than {self.settings.fetch_max_redirects})",
+            cause="too_many_redirects",
+        )
 
     @contextlib.asynccontextmanager
     async def _slots(self, url: httpx.URL, flow: Hashable) -> AsyncIterator[None]:
@@ -302,7 +328,7 @@ class Fetcher:
     async def _read_capped(self, response: httpx.Response) -> bytes:
         """The body, refused as soon as it is known to exceed the byte cap."""
         limit = self.settings.fetch_max_bytes
-        too_large = FetchError(f"too large: more than {limit} bytes")
+        too_large = FetchError(f"too large: more than {limit} bytes", cause="too_large")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large

@@ -92,7 +92,7 @@ class AddressPolicy:
         """Raise FetchError naming the address class unless `ip` is allowed."""
         reason = self.refusal(ip)
         if reason is not None:
-            raise FetchError(f"refused address {ip} ({reason})")
+            raise FetchError(f"refused address {ip} ({reason})", cause="refused_address")
 
     def refusal(self, ip: str) -> str | None:
         """Why `ip` is refused, or None when it is allowed."""
@@ -122,7 +122,10 @@ def check_host(host: str) -> None:
         and TOP_LABEL.match(labels[-1]) is not None
     )
     if not well_formed:
-        raise FetchError(f"invalid host {host!r} (not a well-formed host name or IP address)")
+        raise FetchError(
+            f"invalid host {host!r} (not a well-formed host name or IP address)",
+            cause="invalid_url",
+        )
 
 
 async def resolve_host(host: str, port: int) -> list[str]:
@@ -208,7 +211,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Refuse: downloads go over TCP only."""
-        raise FetchError(f"refused unix socket {path}")
+        raise FetchError(f"refused unix socket {path}", cause="refused_address")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)

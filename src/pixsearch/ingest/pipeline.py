@@ -24,6 +24,9 @@ from pixsearch.ingest.slots import FairShare
 
 # A small decode is enough for the hash, faces and CLIP; JPEG draft mode makes it cheap.
 DEFAULT_DRAFT = (320, 320)
+# Face identities want more pixels: a face 40 px wide (the smallest given an identity) in a
+# 640 px decode is 20 px in a 320 px one.
+IDENTITY_DRAFT = (640, 640)
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Analysis:
 
     values: dict[str, Any] = field(default_factory=dict)  # columns of `images`
     vectors: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+    # (face model, [(face number, descriptor, None when too small)]), when computed.
+    faces: tuple[str, list[tuple[int, np.ndarray | None]]] | None = None
 
 
 class AnalyseStep(Protocol):

@@ -23,7 +23,15 @@ from pixsearch.vocabulary.fields import (
     LIST_FIELDS,
     WRITABLE_FIELDS,
 )
-from pixsearch.vocabulary.operations import Action, Applied, Claimed, Item, Prepared, Vector
+from pixsearch.vocabulary.operations import (
+    Action,
+    Applied,
+    Claimed,
+    Failure,
+    Item,
+    Prepared,
+    Vector,
+)
 from pixsearch.vocabulary.rows import ImageRow
 
 # The actions that rewrite an existing row.
@@ -63,29 +71,42 @@ def apply_operation(
     """Apply prepared items in the caller's (write) transaction and finish the operation."""
     existing = load_existing(conn, op.org_id, [item.image_id for item in items])
     writes: list[_Write] = []
-    errors: list[dict[str, Any]] = []
+    applied = Applied(op.org_id)
     for item, prep in zip(items, prepared, strict=True):
         current = existing.get(item.image_id)
         plan = plan_item(op.mode, op.strict, current, item.body)
-        error = plan.error or (prep.error if plan.needs_pixels else None)
-        if error is None and plan.needs_pixels and prep.values is None:
-            error = "image was not analysed"  # prepare and apply disagree: never write blind
-        if error is not None:
-            errors.append({"id": item.raw_id, "msg": error})
+        failure = _failure(item, plan, prep)
+        if failure is not None:
+            applied.failures.append(failure)
         elif plan.action != Action.SKIP:
             fields = new_fields(plan, current, item.body) if plan.action != Action.DELETE else {}
             writes.append(_Write(item, plan, current, fields, prep))
+    errors = [{"id": failure.raw_id, "msg": failure.msg} for failure in applied.failures]
     num_skipped = len(items) - len(errors) - len(writes)
-    applied = Applied(op.org_id)
     if errors and not op.subset:
         num_good = 0
+        applied.outcomes = {"failed": len(errors), "discarded": len(writes) + num_skipped}
     else:
         _write_images(conn, backend, op.org_id, writes, applied)
         num_good = len(writes) + num_skipped
+        applied.outcomes = {"applied": len(writes), "skipped": num_skipped, "failed": len(errors)}
     applied.finished = store.finish(
         conn, backend.dialect, op.id, worker, num_good=num_good, num_bad=len(errors), errors=errors
     )
     return applied
+
+
+def _failure(item: Item, plan: Plan, prep: Prepared) -> Failure | None:
+    """Why `item` fails, if it does: its plan (strict mode) or its preparation."""
+    if plan.error is not None:
+        return Failure(item.raw_id, plan.error, "strict_conflict")
+    if not plan.needs_pixels:
+        return None
+    if prep.error is not None:
+        return Failure(item.raw_id, prep.error, prep.cause or "internal")
+    if prep.values is None:  # prepare and apply disagree: never write blind
+        return Failure(item.raw_id, "image was not analysed", "internal")
+    return None
 
 
 def _write_images(
@@ -173,6 +194,11 @@ def _write_derived(
     if vectors:
         backend.embeddings.store(conn, org_id, vectors)
         applied.vectors.extend(vectors)
+    # New pixels replace the image's face identities (none, when they were not computed).
+    faces = [(pk, *(w.prepared.faces or ("", []))) for pk, w in written if w.plan.needs_pixels]
+    if faces:
+        backend.faces.replace(conn, org_id, faces)
+        applied.faces.extend(faces)
 
 
 def _changed(write: _Write, names: Sequence[str]) -> bool:

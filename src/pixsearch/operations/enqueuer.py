@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.engine import writer
+from pixsearch.monitoring.logs import current_context
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.idempotency import enqueue_idempotent
 from pixsearch.vocabulary.operations import NewOperation
 
@@ -29,14 +31,16 @@ class _Pending:
     operation: NewOperation
     future: asyncio.Future[int]
     loop: asyncio.AbstractEventLoop
+    org: str | None  # the organisation's name, for the per-organisation metrics
 
 
 class Enqueuer:
     """Inserts operations in shared transactions on a dedicated thread."""
 
-    def __init__(self, engine: sa.Engine, dialect: Dialect) -> None:
+    def __init__(self, engine: sa.Engine, dialect: Dialect, metrics: Metrics | None = None) -> None:
         self.engine = writer(engine)
         self.dialect = dialect
+        self.metrics = metrics
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pixsearch-enqueuer", daemon=True)
         self._thread.start()
@@ -46,8 +50,21 @@ class Enqueuer:
         idempotency key already names)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        self._queue.put(_Pending(operation, future, loop))
-        return await future
+        context = current_context()
+        self._queue.put(_Pending(operation, future, loop, context.org if context else None))
+        op_id = await future
+        log.info(
+            "operation %d enqueued",
+            op_id,
+            extra={
+                "op_id": op_id,
+                "method": operation.method,
+                "mode": operation.mode,
+                "items": len(operation.items),
+                "urgent": operation.urgent,
+            },
+        )
+        return op_id
 
     def close(self) -> None:
         self._queue.put(None)
@@ -87,6 +104,10 @@ class Enqueuer:
                 return
             _fail(group[0], error)
             return
+        if self.metrics is not None:
+            for pending in group:
+                op = pending.operation
+                self.metrics.count_enqueued(op.method, op.urgent, pending.org)
         _resolve_all(group, ids)
 
 

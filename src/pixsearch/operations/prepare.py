@@ -97,9 +97,10 @@ async def _prepare(
         try:
             analysis = await pipeline.analyse_url(src, flow=op_id)
         except ItemError as error:
-            return Prepared(error=str(error))
+            return Prepared(error=str(error), cause=error.cause)
         prepared.values = analysis.values
         prepared.vectors.update(analysis.vectors)
+        prepared.faces = analysis.faces
     if text is not None and captions is not None:
         prepared.vectors["caption"] = (captions.model_name, await captions.embed(text))
     return prepared

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from pixsearch.deps import BackendDep, OrgDep, ReadConnDep, WaiterDep, WriteConnDep
+from pixsearch.deps import (
+    BackendDep,
+    MetricsDep,
+    OrgDep,
+    ReadConnDep,
+    WaiterDep,
+    WriteConnDep,
+)
 from pixsearch.operations import store
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers
 from pixsearch.vocabulary.operations import Method
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 MAX_OP_ID = 2**31 - 1  # operation ids are 32-bit integers on PostgreSQL: beyond, a 422
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * limit, the SQL offset, within 64 bits
@@ -55,10 +64,18 @@ def list_operations(
     summary="Cancel a queued operation",
 )
 def cancel_operation(
-    op_id: OpId, org: OrgDep, conn: WriteConnDep, backend: BackendDep, waiter: WaiterDep
+    op_id: OpId,
+    org: OrgDep,
+    conn: WriteConnDep,
+    backend: BackendDep,
+    waiter: WaiterDep,
+    metrics: MetricsDep,
 ) -> Operation:
     with conn.begin():
         store.cancel(conn, backend.dialect, org.id, op_id)
         operation = store.get_operation(conn, org.id, op_id)
     waiter.notify_threadsafe(op_id)
+    log.info("operation %d cancelled", op_id, extra={"op_id": op_id})
+    if metrics is not None:
+        metrics.count_cancelled(operation["method"], org.name)
     return Operation.model_validate(operation)

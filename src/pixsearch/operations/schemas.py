@@ -15,7 +15,9 @@ class ItemErrorOut(BaseModel):
 class Operation(BaseModel):
     op_id: int = Field(description="Operation id.")
     method: str = Field(description="add, upd or del.")
-    resource: str = Field("image", description="Always `image`.")
+    resource: str = Field(
+        "image", description="`image`, or `celebs` for the writes of named people."
+    )
     num_total: int = Field(description="Items in the operation.")
     num_good: int = Field(description="Items applied, or skipped as non-strict mode allows.")
     num_bad: int = Field(description="Items that failed.")

@@ -14,9 +14,17 @@ import sqlalchemy as sa
 
 from pixsearch.db.clock import iso_ms, now_ms
 from pixsearch.db.dialect import FINISHED_CHANNEL, QUEUE_CHANNEL, Dialect
-from pixsearch.db.tables import operation_items, operations
+from pixsearch.db.tables import operation_items, operations, organisations
 from pixsearch.errors import Conflict, NotFound
-from pixsearch.vocabulary.operations import Claimed, Item, Method, Mode, NewOperation, State
+from pixsearch.vocabulary.operations import (
+    CELEB_MODES,
+    Claimed,
+    Item,
+    Method,
+    Mode,
+    NewOperation,
+    State,
+)
 
 CANCELLED_MSG = "cancelled"
 
@@ -167,6 +175,9 @@ def _mark_running(
     ).first()
     if row is None:
         return None
+    org = conn.execute(
+        sa.select(organisations.c.name).where(organisations.c.id == row.org_id)
+    ).scalar_one()
     return Claimed(
         id=row.id,
         org_id=row.org_id,
@@ -176,6 +187,9 @@ def _mark_running(
         subset=row.do_subset,
         lang=row.lang,
         attempts=row.attempts,
+        org=org,
+        created_at=row.created_at,
+        started_at=row.started_at,
         failures=row.failures,
         crashes=row.crashes,
         isolated=row.isolated,
@@ -414,7 +428,7 @@ def render(row: Any) -> dict[str, Any]:
     return {
         "op_id": row["id"],
         "method": row["method"],
-        "resource": "image",
+        "resource": "celebs" if row["mode"] in CELEB_MODES else "image",
         "num_total": row["num_total"],
         "num_good": row["num_good"],
         "num_bad": row["num_bad"],

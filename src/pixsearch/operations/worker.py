@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from anyio import to_thread
 
 from pixsearch.backend import Backend
+from pixsearch.celebs.service import apply_celebs
 from pixsearch.config import Settings
 from pixsearch.db.clock import now_ms
 from pixsearch.db.dialect import Dialect
@@ -25,11 +26,13 @@ from pixsearch.db.engine import writer
 from pixsearch.db.tables import operations
 from pixsearch.images.service import load_existing
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
+from pixsearch.monitoring.logs import CURRENT, LogContext
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
 from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
 from pixsearch.operations.presence import Presence
-from pixsearch.vocabulary.operations import Applied, Claimed, Item, Prepared
+from pixsearch.vocabulary.operations import CELEB_MODES, Applied, Claimed, Item, Prepared
 from pixsearch.vocabulary.rows import ImageRow
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class Worker:
         on_applied: Sequence[OnApplied] = (),
         on_finished: Callable[[int], None] | None = None,
         wake: asyncio.Event | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.writer = writer(engine)
@@ -64,6 +68,7 @@ class Worker:
         self.concurrency = concurrency
         self.on_applied = list(on_applied)
         self.on_finished = on_finished
+        self.metrics = metrics
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = wake if wake is not None else asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -129,6 +134,8 @@ class Worker:
             await to_thread.run_sync(presence.check)
 
     async def _run_one(self, op: Claimed) -> None:
+        # This task's own context: its log lines name the operation and its organisation.
+        CURRENT.set(LogContext(op_id=op.id, org=op.org))
         beat = asyncio.create_task(self._heartbeat(op.id))
         try:
             if op.failures >= MAX_FAILURES:
@@ -151,14 +158,57 @@ class Worker:
 
     async def _process(self, op: Claimed) -> None:
         items, existing = await to_thread.run_sync(self._load, op)
-        prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
+        log.info(
+            "operation %d started",
+            op.id,
+            extra={
+                "method": op.method,
+                "mode": op.mode,
+                "items": len(items),
+                "attempt": op.attempts,
+                "idle_ms": op.started_at - op.created_at,
+            },
+        )
+        prepared: list[Prepared] = []  # celebs operations read only the database
+        if op.mode not in CELEB_MODES:
+            prepared = await prepare_items(op, items, existing, self.pipeline, self.captions)
         started = time.perf_counter()
         applied = await to_thread.run_sync(self._apply, op, items, prepared)
         self.pipeline.timings.add("apply", started)
         if applied.finished:
             for callback in self.on_applied:
                 callback(applied)
-        log.info("operation %s (%s, %d items) finished", op.id, op.mode, len(items))
+            self._report(op, applied)
+
+    def _report(self, op: Claimed, applied: Applied) -> None:
+        """Log and count a finished operation and each of its failed items."""
+        exec_ms = now_ms() - op.started_at
+        idle_ms = op.started_at - op.created_at
+        for failure in applied.failures:
+            log.info(
+                "item %s failed: %s",
+                failure.raw_id,
+                failure.msg,
+                extra={"image_id": failure.raw_id, "cause": failure.cause},
+            )
+        log.info(
+            "operation %d finished",
+            op.id,
+            extra={
+                "method": op.method,
+                "mode": op.mode,
+                **applied.outcomes,
+                "all_good": not applied.failures,
+                "idle_ms": idle_ms,
+                "exec_ms": exec_ms,
+            },
+        )
+        if self.metrics is not None:
+            good = not applied.failures
+            self.metrics.count_finished(op.method, good, op.org, idle_ms / 1000, exec_ms / 1000)
+            self.metrics.count_items(op.method, op.org, applied.outcomes)
+            for failure in applied.failures:
+                self.metrics.count_failure(failure.cause)
 
     def _load(self, op: Claimed) -> tuple[list[Item], dict[str, ImageRow]]:
         with self.engine.connect() as conn:
@@ -168,7 +218,10 @@ class Worker:
 
     def _apply(self, op: Claimed, items: list[Item], prepared: list[Prepared]) -> Applied:
         with self.writer.begin() as conn:
-            applied = apply_operation(conn, self.backend, op, self.name, items, prepared)
+            if op.mode in CELEB_MODES:
+                applied = apply_celebs(conn, self.backend.dialect, op, self.name, items)
+            else:
+                applied = apply_operation(conn, self.backend, op, self.name, items, prepared)
             if not applied.finished:
                 conn.rollback()  # the operation was taken from us (stale); write nothing
             return applied
@@ -188,7 +241,7 @@ class Worker:
     def _give_up(self, op: Claimed) -> None:
         msg = f"internal error: the operation failed {MAX_FAILURES} times; nothing was applied"
         with self.writer.begin() as conn:
-            store.finish(
+            finished = store.finish(
                 conn,
                 self.backend.dialect,
                 op.id,
@@ -197,6 +250,12 @@ class Worker:
                 num_bad=0,
                 errors=[{"id": None, "msg": msg}],
             )
+        if finished:
+            log.error("operation %d finished: %s", op.id, msg, extra={"method": op.method})
+            if self.metrics is not None:
+                idle_s = (op.started_at - op.created_at) / 1000
+                exec_s = (now_ms() - op.started_at) / 1000
+                self.metrics.count_finished(op.method, False, op.org, idle_s, exec_s)
 
     async def _heartbeat(self, op_id: int) -> None:
         # A quarter of the stale limit, whatever it is: a floor here would get live

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+BatchObserver = Callable[[int, float], None]  # (batch size, seconds): told after each batch
 
 
 class BatcherClosed(RuntimeError):
@@ -44,12 +46,14 @@ class MicroBatcher(Generic[T, R]):
         fn: Callable[[list[T]], Sequence[R] | NDArray[Any]],  # an array: one result per row
         max_batch: int,
         max_wait_ms: float,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
+        self.on_batch = on_batch
         self.sizes: deque[int] = deque(maxlen=1024)  # recent batch sizes, for tests and benches
         self._pending: deque[_Job[T, R]] = deque()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batcher")
@@ -128,8 +132,11 @@ class MicroBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         items = [job.item for job in batch]
         self.sizes.append(len(items))
+        started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self.fn, items)
+            if self.on_batch is not None:
+                self.on_batch(len(items), time.perf_counter() - started)
             if len(results) != len(items):
                 raise RuntimeError(
                     f"batch function returned {len(results)} results for {len(items)} items"

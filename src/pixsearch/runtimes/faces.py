@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,20 +45,40 @@ class DetectorUnavailable(RuntimeError):
     """The detector's package is not installed; the message says which to install."""
 
 
+@dataclass(frozen=True)
+class Detection:
+    """One face: its box in pixels of the picture it was found in, and the detector's score."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    score: float | None  # None for a detector without a confidence (Haar)
+
+    @property
+    def side(self) -> float:
+        return min(self.width, self.height)
+
+
 class FaceDetector(ABC):
-    """Counts faces in a picture; safe to call from several threads at once."""
+    """Finds faces in a picture; safe to call from several threads at once."""
 
     name: str
 
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def count_faces(self, image: Image.Image) -> int:
-        """How many faces `image` shows."""
+    def detect_faces(self, image: Image.Image) -> list[Detection]:
+        """The faces `image` shows, largest first."""
         engine = getattr(self._local, "engine", None)
         if engine is None:
             engine = self._local.engine = self._open()
-        return self._count(engine, image)
+        found = self._detect(engine, image)
+        return sorted(found, key=lambda face: (-face.width * face.height, face.x, face.y))
+
+    def count_faces(self, image: Image.Image) -> int:
+        """How many faces `image` shows."""
+        return len(self.detect_faces(image))
 
     def load(self) -> None:
         """Open the detector in this thread now (warm-up), not on the first image."""
@@ -69,7 +90,7 @@ class FaceDetector(ABC):
         """A new interpreter or cascade, for the calling thread only."""
 
     @abstractmethod
-    def _count(self, engine: Any, image: Image.Image) -> int: ...
+    def _detect(self, engine: Any, image: Image.Image) -> list[Detection]: ...
 
 
 def package_file(distribution: str, relative: str) -> Path:
@@ -114,7 +135,7 @@ class BlazeFaceDetector(FaceDetector):
         interpreter.allocate_tensors()
         return interpreter
 
-    def _count(self, engine: Any, image: Image.Image) -> int:
+    def _detect(self, engine: Any, image: Image.Image) -> list[Detection]:
         engine.set_tensor(engine.get_input_details()[0]["index"], letterbox(image, BLAZE_INPUT))
         engine.invoke()
         regressors, classifiers = (
@@ -122,7 +143,12 @@ class BlazeFaceDetector(FaceDetector):
         )
         boxes, scores = decode_blaze(regressors, classifiers[:, 0], self.anchors, BLAZE_INPUT)
         keep = scores > BLAZE_MIN_SCORE
-        return len(suppress(boxes[keep], scores[keep], BLAZE_MIN_IOU))
+        boxes, scores = boxes[keep], scores[keep]
+        kept = suppress(boxes, scores, BLAZE_MIN_IOU)
+        return [
+            unletterbox(boxes[index], float(scores[index]), image.size, BLAZE_INPUT)
+            for index in kept
+        ]
 
 
 class HaarDetector(FaceDetector):
@@ -144,7 +170,7 @@ class HaarDetector(FaceDetector):
 
         return cv2.CascadeClassifier(str(self.weights))
 
-    def _count(self, engine: Any, image: Image.Image) -> int:
+    def _detect(self, engine: Any, image: Image.Image) -> list[Detection]:
         import cv2
 
         gray = image.convert("L")
@@ -158,7 +184,11 @@ class HaarDetector(FaceDetector):
             minNeighbors=HAAR_MIN_NEIGHBOURS,
             minSize=(HAAR_MIN_FACE, HAAR_MIN_FACE),
         )
-        return len(faces)
+        scale = min(scale, 1.0)
+        return [
+            Detection(x / scale, y / scale, w / scale, h / scale, None)
+            for x, y, w, h in np.asarray(faces, dtype=np.float64).reshape(-1, 4)
+        ]
 
 
 def open_face_detector(choice: str) -> FaceDetector:
@@ -196,6 +226,22 @@ def letterbox(image: Image.Image, size: int) -> NDArray[np.float32]:
     canvas.paste(scaled, ((size - width) // 2, (size - height) // 2))
     pixels = np.asarray(canvas, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
     return pixels[None]
+
+
+def unletterbox(
+    box: NDArray[np.float32], score: float, image_size: tuple[int, int], size: int
+) -> Detection:
+    """A box (x0, y0, x1, y1, normalised to the letterboxed square) in the image's pixels,
+    clipped to the image."""
+    width, height = image_size
+    scale = size / max(width, height)
+    offset_x = (size - round(width * scale)) // 2
+    offset_y = (size - round(height * scale)) // 2
+    x0 = min(max((float(box[0]) * size - offset_x) / scale, 0.0), width)
+    y0 = min(max((float(box[1]) * size - offset_y) / scale, 0.0), height)
+    x1 = min(max((float(box[2]) * size - offset_x) / scale, 0.0), width)
+    y1 = min(max((float(box[3]) * size - offset_y) / scale, 0.0), height)
+    return Detection(x0, y0, x1 - x0, y1 - y0, score)
 
 
 def decode_blaze(

@@ -262,7 +262,23 @@ def list_models(settings: Settings) -> list[ModelInfo]:
                 str(license_) if license_ else None,
             )
         )
+    if settings.face_identities:
+        infos.append(identity_model_info())
     return infos
+
+
+def identity_model_info() -> ModelInfo:
+    """The face identity model: its two weight files inside the installed package."""
+    from pixsearch.runtimes.faces import DetectorUnavailable
+    from pixsearch.runtimes.identities import DIM, FaceIdentifier
+
+    name = "dlib_face_recognition_resnet_model_v1"
+    try:
+        identifier = FaceIdentifier()
+    except DetectorUnavailable as error:
+        return ModelInfo(name, "faces", False, None, 0, None, str(error))
+    size = identifier.predictor.stat().st_size + identifier.resnet.stat().st_size
+    return ModelInfo(name, "faces", True, DIM, size, "CC0-1.0")
 
 
 def _size(path: Path) -> int:

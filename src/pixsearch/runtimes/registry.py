@@ -14,6 +14,7 @@ from pixsearch.config import Settings
 from pixsearch.runtimes.base import ModelLayoutError, missing_files, model_kind
 from pixsearch.runtimes.clip import ClipModel
 from pixsearch.runtimes.faces import DetectorUnavailable, FaceDetector, open_face_detector
+from pixsearch.runtimes.identities import FaceIdentifier
 from pixsearch.runtimes.text import TextModel
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Models:
     clip: ClipModel | None = None
     text: TextModel | None = None
     faces: FaceDetector | None = None
+    identities: FaceIdentifier | None = None
     reasons: dict[str, str] = field(default_factory=dict)  # why each off one is off
 
     def status(self) -> dict[str, dict[str, object]]:
@@ -42,10 +44,11 @@ class Models:
             "clip_embedding": self._state("clip", self.clip),
             "caption_embedding": self._state("text", self.text),
             "faces": self._state("faces", self.faces),
+            "face_identities": self._state("identities", self.identities),
         }
 
     def _state(
-        self, key: str, model: ClipModel | TextModel | FaceDetector | None
+        self, key: str, model: ClipModel | TextModel | FaceDetector | FaceIdentifier | None
     ) -> dict[str, object]:
         if model is None:
             return {"on": False, "reason": self.reasons.get(key, "not configured")}
@@ -58,6 +61,8 @@ class Models:
                 model.load()
         if self.faces is not None:
             self.faces.load()
+        if self.identities is not None:
+            self.identities.load()
 
 
 def open_models(settings: Settings) -> Models:
@@ -86,7 +91,22 @@ def open_models(settings: Settings) -> Models:
         except DetectorUnavailable as error:
             models.reasons["faces"] = str(error)
             log.warning("face detector off: %s", error)
+    open_identities(settings, models)
     return models
+
+
+def open_identities(settings: Settings, models: Models) -> None:
+    """Face identities need a detector (for the boxes) and the people extra."""
+    if not settings.face_identities:
+        models.reasons["identities"] = "turned off (PIXSEARCH_FACE_IDENTITIES=false)"
+    elif models.faces is None:
+        models.reasons["identities"] = "needs a face detector: " + models.reasons["faces"]
+    else:
+        try:
+            models.identities = FaceIdentifier()
+        except DetectorUnavailable as error:
+            models.reasons["identities"] = str(error)
+            log.warning("face identities off: %s", error)
 
 
 def layout_problem(path: Path, kind: str, name: str) -> str | None:

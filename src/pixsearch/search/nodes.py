@@ -163,6 +163,17 @@ class PersonFilter(Node):
 
 
 @dataclass(frozen=True)
+class NamedPerson(Node):
+    """`p=<name>`: images that show the named person (`/celebs`), at a match level."""
+
+    op: Similarity
+    name: str
+
+    def to_formula(self) -> str:
+        return f"p={quote(self.name + self.op)}"
+
+
+@dataclass(frozen=True)
 class DateFilter(Node):
     """`d`: the image's `date` compared with a calendar date."""
 
@@ -253,8 +264,8 @@ class OrientationFilter(Node):
         return f"o={self.value}"
 
 
-SimilarityFilter = TextFilter | ImageSimilar | PersonFilter
-SIMILARITY_TYPES = (TextFilter, ImageSimilar, PersonFilter)
+SimilarityFilter = TextFilter | ImageSimilar | PersonFilter | NamedPerson
+SIMILARITY_TYPES = (TextFilter, ImageSimilar, PersonFilter, NamedPerson)
 
 
 def iter_nodes(node: Node) -> Iterator[Node]:

@@ -182,7 +182,7 @@ def build_filter(tree: Tree[Token], text: str, *, negated: bool) -> Node:
     if negated and isinstance(node, SIMILARITY_TYPES):
         raise Invalid(
             f"similarity filter {clause.label} under '!'",
-            "a filter that can be negated (t~, i~ and p~ rank by similarity, which '!' cannot"
+            "a filter that can be negated (t~, i~, p~ and p= rank by similarity, which '!' cannot"
             " turn around)",
             position,
         )
@@ -257,6 +257,7 @@ _REAL = re.compile(_DECIMAL)
 _FRACTION = re.compile(rf"({_DECIMAL})\s*/\s*({_DECIMAL})")
 _INTEGER = re.compile(r"[0-9]{1,19}")
 _FACE = re.compile(r"(.+)_([0-9]{1,9})", re.DOTALL)
+_LEVEL = re.compile(r"\s*(~{1,3})$")  # the match level after a name: p=ada lovelace~~
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 ORIENTATIONS: dict[str, nodes.Orientation] = {
     "landscape": "landscape",
@@ -329,7 +330,16 @@ def build_image(clause: Clause) -> Node:
 
 
 def build_person(clause: Clause) -> Node:
-    """`p~<image id>_<face number>`."""
+    """`p~<image id>_<face number>`, or `p=<name>` with an optional `~`, `~~`, `~~~` after
+    the name (`~~` when none; inside the quotes of a quoted name)."""
+    if clause.op == "=":
+        name, level = clause.value.text, "~~"
+        tildes = _LEVEL.search(name)
+        if tildes is not None:
+            name, level = name[: tildes.start()].rstrip(), tildes[1]
+        if not name.strip():
+            raise wrong_value(clause.value, clause, "a person's name, like p=ada lovelace~~")
+        return nodes.NamedPerson(SIMILARITY[level], name, position=clause.position)
     match = _FACE.fullmatch(clause.value.text)
     if match is None:
         raise wrong_value(clause.value, clause, "<image id>_<face number>, like img42_1")
@@ -406,7 +416,7 @@ def make_filters() -> dict[str, FilterSpec]:
     table: list[tuple[tuple[str, ...], FilterSpec]] = [
         (("t", "txt", "text"), FilterSpec(tuple(SIMILARITY), build_text)),
         (("i", "img", "image"), FilterSpec((*SIMILARITY, *SAMENESS), build_image)),
-        (("p", "person"), FilterSpec(tuple(SIMILARITY), build_person)),
+        (("p", "person"), FilterSpec((*SIMILARITY, "="), build_person)),
         (("d", "date"), FilterSpec(tuple(COMPARISON), build_date)),
         (("id", "image_id"), FilterSpec(numbers, build_id, ("∩",))),
         (("r", "ratio", "aspect_ratio"), number_spec("aspect_ratio", to_real)),

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from pixsearch.deps import BackendDep, ModelsDep, OrgDep, ReadConnDep
+from pixsearch.deps import BackendDep, MetricsDep, ModelsDep, OrgDep, ReadConnDep
 from pixsearch.schemas import error_answers
 from pixsearch.search.schemas import FacetName, SearchAnswer, SortBy, SortOrder
 from pixsearch.search.service import Searcher, SearchParams, search_images
@@ -27,6 +27,7 @@ def search(
     conn: ReadConnDep,
     backend: BackendDep,
     models: ModelsDep,
+    metrics: MetricsDep,
     q: Annotated[str, Query(description="The formula (docs/query-language.md); empty: all.")] = "",
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Results per page.")] = 50,
@@ -54,7 +55,14 @@ def search(
         count=count,
         lang=lang,
     )
-    searcher = Searcher(backend, models.clip, models.text)
+    searcher = Searcher(
+        backend,
+        models.clip,
+        models.text,
+        metrics,
+        models.identities,
+        models.reasons.get("identities", "not configured"),
+    )
     found = search_images(conn, searcher, org.id, params)
     return SearchAnswer.model_validate(
         {"results": found.results, "count": found.count, "facets": found.facets}

@@ -17,6 +17,7 @@ several similarity filters, each contributes 1/(60 + its rank) and the score is 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from pixsearch.backend import Backend
+from pixsearch.celebs.service import celeb_descriptors
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
@@ -33,8 +35,10 @@ from pixsearch.images.service import render_image
 from pixsearch.index.embeddings import image_vector
 from pixsearch.index.terms import list_facet
 from pixsearch.index.vectors import Key, Matches
+from pixsearch.monitoring.metrics import Metrics
 from pixsearch.runtimes.clip import DEFAULT_IMAGE_THRESHOLDS, ClipModel
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
+from pixsearch.runtimes.identities import FaceIdentifier
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
 from pixsearch.runtimes.text import TextModel
 from pixsearch.search import nodes
@@ -50,11 +54,11 @@ from pixsearch.search.fusion import (
 )
 from pixsearch.search.nodes import Node, similarity_filters
 from pixsearch.search.parser import parse_formula
+from pixsearch.search.people import face_descriptor, match_faces, person_unavailable
 from pixsearch.search.schemas import SIMILARITY_SORTS, TEXT_SORT_FIELDS
-from pixsearch.vocabulary.fields import LIST_FIELDS
+from pixsearch.vocabulary.fields import LIST_FIELDS, RESULT_FIELDS
 
 MAX_OFFSET = 2**62  # past this no page can have results; SQL integers stop at 2**63
-PERSON_UNAVAILABLE = "person search (p~) is not available: face recognition is not built"
 IMAGE_UNAVAILABLE = "image similarity (i~) is not available: no CLIP model is configured"
 
 
@@ -85,6 +89,9 @@ class Searcher:
     backend: Backend
     clip: ClipModel | None = None
     text: TextModel | None = None
+    metrics: Metrics | None = None
+    identities: FaceIdentifier | None = None
+    identities_off: str = "not configured"  # why identities is None
 
 
 @dataclass
@@ -100,27 +107,51 @@ def search_images(
     conn: sa.Connection, searcher: Searcher, org_id: int, params: SearchParams
 ) -> Page:
     """Run one search of one organisation."""
+    started = time.perf_counter()
     formula = parse_formula(params.q)
     leaves = similarity_filters(formula)
-    check_request(params, leaves)
+    check_request(params, searcher, leaves)
     dialect = searcher.backend.dialect
     dialect.prepare_search(conn)
     if formula is None or not leaves:
         condition = compile_filter(formula, org_id) if formula is not None else None
-        return search_metadata(conn, dialect, org_id, params, condition)
-    matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
-    return search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
+        page = search_metadata(conn, dialect, org_id, params, condition)
+    else:
+        matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
+        page = search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
+    if searcher.metrics is not None:
+        kind = search_kind(leaves, searcher)
+        searcher.metrics.observe_search(kind, time.perf_counter() - started)
+    return page
 
 
-def check_request(params: SearchParams, leaves: list[nodes.SimilarityFilter]) -> None:
+def search_kind(leaves: list[nodes.SimilarityFilter], searcher: Searcher) -> str:
+    """`metadata` (no similarity filter), `vector` (image similarity only), `fulltext`
+    (text filters answered by full text alone: no model) or `hybrid` (text filters that
+    fuse vectors with full text, or text and image similarity together)."""
+    if not leaves:
+        return "metadata"
+    texts = any(isinstance(leaf, nodes.TextFilter) for leaf in leaves)
+    if not texts:
+        return "vector"
+    has_model = searcher.clip is not None or searcher.text is not None
+    if not has_model and all(isinstance(leaf, nodes.TextFilter) for leaf in leaves):
+        return "fulltext"
+    return "hybrid"
+
+
+def check_request(
+    params: SearchParams, searcher: Searcher, leaves: list[nodes.SimilarityFilter]
+) -> None:
     """Refuse what no search can answer, before any work."""
     if params.sort_by in SIMILARITY_SORTS and not leaves:
         raise InvalidInput(
             ("query", "sort_by"),
             f"sort_by={params.sort_by} needs a similarity filter (t~, i~ or p~) in q",
         )
-    if any(isinstance(leaf, nodes.PersonFilter) for leaf in leaves):
-        raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
+    people = (nodes.PersonFilter, nodes.NamedPerson)
+    if searcher.identities is None and any(isinstance(leaf, people) for leaf in leaves):
+        raise person_unavailable(searcher.identities_off)
 
 
 # --- Without similarity: SQL only ----------------------------------------------------------
@@ -145,7 +176,8 @@ def search_metadata(
             .limit(params.limit)
             .offset(params.offset)
         )
-        results = [render_image(row._mapping, params.fields) for row in conn.execute(statement)]
+        fields = params.fields or RESULT_FIELDS
+        results = [render_image(row._mapping, fields) for row in conn.execute(statement)]
     count = count_where(conn, where) if params.count else None
     return Page(results, count, count_facets(conn, dialect, org_id, where, params))
 
@@ -218,7 +250,7 @@ def search_ranked(
             page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
         else:
             page = sort_hits(conn, dialect, org_id, hits, params, descending)
-    results = render_scored(conn, org_id, page, params.fields)
+    results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
     count = len(hits) if params.count else None
     facets = {}
     if params.facets:  # the hits as SQL only when needed: a million pks take a while
@@ -319,7 +351,32 @@ class Matcher:
             return self.match_text(node, scope)
         if isinstance(node, nodes.ImageSimilar):
             return self.match_image(node, scope)
-        raise InvalidInput(("query", "q"), PERSON_UNAVAILABLE, "not_available")
+        if isinstance(node, nodes.PersonFilter):
+            return self.match_person(node, scope)
+        if isinstance(node, nodes.NamedPerson):
+            return self.match_named(node, scope)
+        raise TypeError(f"{type(node).__name__} is not a similarity filter")
+
+    def match_person(self, node: nodes.PersonFilter, scope: Scope) -> Hits:
+        """`p~`: images with a face close to face `n` of the named image."""
+        identifier = self.searcher.identities
+        assert identifier is not None  # check_request refused the search otherwise
+        query = face_descriptor(self.conn, identifier, self.org_id, node.image_id, node.face)
+        faces = self.searcher.backend.faces
+        return match_faces(
+            self.conn, faces, identifier, self.org_id, node.op, [query], self.within(scope)
+        )
+
+    def match_named(self, node: nodes.NamedPerson, scope: Scope) -> Hits:
+        """`p=<name>`: images with a face close to one of the person's example faces; an
+        unknown name matches nothing."""
+        identifier = self.searcher.identities
+        assert identifier is not None
+        queries = celeb_descriptors(self.conn, self.org_id, node.name, identifier.name)
+        faces = self.searcher.backend.faces
+        return match_faces(
+            self.conn, faces, identifier, self.org_id, node.op, queries, self.within(scope)
+        )
 
     def scope_pks(self, scope: Scope) -> ScopePks:
         return ScopePks(self.conn, self.searcher.backend.dialect, self.org_id, scope)

@@ -34,9 +34,19 @@ WRITABLE_FIELDS = (
     *LIST_FIELDS,
 )
 COMPUTED_FIELDS = ("width", "height", "aspect_ratio", "orientation", "n_faces")
+# Computed lists: readable, not sortable; search results carry them only when asked.
+COMPUTED_LISTS = ("faces",)
 # Every column the analysis of the pixels and bytes writes (the API shows COMPUTED_FIELDS).
-ANALYSED_COLUMNS = (*COMPUTED_FIELDS, "phash", "content_type", "byte_size", "sha256")
-READABLE_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS)
+ANALYSED_COLUMNS = (
+    *COMPUTED_FIELDS,
+    *COMPUTED_LISTS,
+    "phash",
+    "content_type",
+    "byte_size",
+    "sha256",
+)
+READABLE_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS, *COMPUTED_LISTS)
+RESULT_FIELDS = ("image_id", *WRITABLE_FIELDS, *COMPUTED_FIELDS)
 
 # Fields whose change means the caption embedding must be recomputed.
 CAPTION_FIELDS = (*PROSE_FIELDS, "keywords", "categories", "event", "location", "city", "country")

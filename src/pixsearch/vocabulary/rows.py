@@ -45,6 +45,7 @@ class ImageRow(TypedDict, total=False):
     aspect_ratio: float | None
     orientation: str | None
     n_faces: int | None
+    faces: list[dict[str, object]] | None  # [{"n", "box", "score"}]
     phash: int | None
     content_type: str | None
     byte_size: int | None

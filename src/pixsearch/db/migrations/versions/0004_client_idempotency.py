@@ -4,7 +4,7 @@ One row per (organisation, key): the request's fingerprint and the operation it 
 The primary key makes two racing requests with one key create one operation; the row
 goes with its operation (ON DELETE CASCADE) and is purged by housekeeping once expired.
 
-Revision ID: 0004_client
+Revision ID: 0004
 Revises: 0003
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_client"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

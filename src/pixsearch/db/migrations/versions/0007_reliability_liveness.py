@@ -6,8 +6,8 @@ process deaths blamed on the operation (it was the only one running in that proc
 `failures` its own unexpected errors, and `isolated` makes its next run the only one in
 its process, so that a death then has one suspect.
 
-Revision ID: 0004_reliability
-Revises: 0004_client
+Revision ID: 0007
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_reliability"
-down_revision = "0004_client"
+revision = "0007"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
