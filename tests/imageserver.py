@@ -7,6 +7,8 @@ Content registered with `add` wins; otherwise these paths behave as named:
                              `seed<S>-<W>x<H>` as name gives that seed and size
     /slow?delay=S            a JPEG after S seconds
     /trickle?chunks=N&interval=S   a JPEG-sized body sent in N pieces, S seconds apart
+    /loris?length=N&interval=S     slow loris: Content-Length N, then one byte every S
+                             seconds until the client hangs up
     /status/<code>           that status, with a short text body
     /flaky/<key>?fail=N[&retry_after=S]   503 the first N times for <key>, then a JPEG
     /redirect?to=<url>[&code=302]         a redirect to <url>
@@ -168,6 +170,7 @@ class ImageServer:
         self.counts: Counter[str] = Counter()
         self.flaky: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
+        self.hooks: dict[str, Callable[[], None]] = {}
         self.in_flight = 0
         self.peak_in_flight = 0
         self.lock = threading.Lock()
@@ -203,6 +206,11 @@ class ImageServer:
         with self.lock:
             self.content[path] = (data, content_type)
 
+    def on_request(self, path: str, hook: Callable[[], None]) -> None:
+        """Call `hook` (in the server's thread) for every request of `path`, before answering."""
+        with self.lock:
+            self.hooks[path] = hook
+
     def hits(self, path: str) -> int:
         """Requests received for `path` (with its query, or for the bare path: every query)."""
         with self.lock:
@@ -231,6 +239,9 @@ class ImageServer:
                 self.counts[path] += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            hook = self.hooks.get(path)
+        if hook is not None:
+            hook()
 
     def finish(self) -> None:
         with self.lock:
@@ -266,6 +277,10 @@ def route(server: ImageServer, target: str) -> Answer | Callable[[BaseHTTPReques
     if path == "/trickle":
         return functools.partial(
             write_trickle, int(query.get("chunks", "10")), float(query.get("interval", "0.1"))
+        )
+    if path == "/loris":
+        return functools.partial(
+            write_loris, int(query.get("length", "100000")), float(query.get("interval", "1"))
         )
     if match := re.fullmatch(r"/status/(\d{3})", path):
         return int(match[1]), {"Content-Type": "text/plain"}, f"status {match[1]}\n".encode()
@@ -319,6 +334,18 @@ def write_trickle(chunks: int, interval: float, handler: BaseHTTPRequestHandler)
     step = -(-len(data) // chunks)
     for start in range(0, len(data), step):
         handler.wfile.write(data[start : start + step])
+        handler.wfile.flush()
+        time.sleep(interval)
+
+
+def write_loris(length: int, interval: float, handler: BaseHTTPRequestHandler) -> None:
+    """Promise `length` bytes, then send one every `interval` seconds."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "image/jpeg")
+    handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+    for _ in range(length):
+        handler.wfile.write(b"\x00")
         handler.wfile.flush()
         time.sleep(interval)
 

@@ -17,6 +17,7 @@ from pixsearch.celebs.router import router as celebs_router
 from pixsearch.config import Settings
 from pixsearch.deps import KeyCache
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
+from pixsearch.http_errors import install_error_shapes
 from pixsearch.images.router import router as images_router
 from pixsearch.monitoring.exposition import metrics_endpoint, serve_metrics
 from pixsearch.monitoring.middleware import MonitorRequests
@@ -46,15 +47,16 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
                     log.info("pixsearch %s ready", __version__)
                     yield
 
-    # FastAPI's own body limit: 413 from Content-Length up front, or as a chunked body grows.
     app = FastAPI(
         title="pixsearch",
         version=__version__,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         docs_url=None,  # served by pixsearch.web, from the service's own files
         redoc_url=None,
     )
+    # The body limit (413 from Content-Length up front, or as a chunked body grows) and
+    # FastAPI's own errors, in the contract's JSON shapes; innermost of the middlewares.
+    install_error_shapes(app, settings.max_body_bytes)
     # Request id, access line and request metrics, inside the headers and CORS layers.
     app.add_middleware(MonitorRequests)
     app.add_middleware(SecurityHeaders)

@@ -1,4 +1,4 @@
-"""The background tasks of a process: workers, the stale-operation reaper, LISTEN, purge.
+"""The background tasks of a process: workers, the orphaned-operation reaper, LISTEN, purge.
 
 `pixsearch serve` runs them with or without workers; `pixsearch worker` runs them without
 the API. Both call `run_background`.
@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pixsearch.operations.housekeeping import housekeep_periodically
-from pixsearch.operations.worker import Worker, cancel_and_wait, recover, requeue_stale
+from pixsearch.operations.store import Requeued
+from pixsearch.operations.worker import Worker, cancel_and_wait, recover, requeue_orphans
 from pixsearch.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,13 @@ async def run_background(
     if workers:
         if single_process:
             # SQLite means one process: whatever was running was ours, and it died.
-            requeued = await asyncio.to_thread(recover, resources.engine)
-            if requeued:
-                log.warning("%d interrupted operation(s) will run again", requeued)
+            outcome = await asyncio.to_thread(
+                recover, resources.engine, resources.backend.dialect, resources.settings.max_crashes
+            )
+            report_orphans(outcome, "of a process that died")
         jobs.append(build_worker(resources, concurrency).run())
         if not single_process:
-            jobs.append(reap_stale(resources))
+            jobs.append(reap_orphans(resources))
     if not single_process:
         from pixsearch.operations.listener import listen
 
@@ -71,16 +73,34 @@ async def run_background(
         await cancel_and_wait(tasks, "background")
 
 
-async def reap_stale(resources: Resources) -> None:
-    """Put back the operations of workers that stopped sending heartbeats."""
-    stale_s = resources.settings.worker_stale_s
+REAP_S = 2.0  # how often a PostgreSQL worker looks for operations of dead workers
+
+
+async def reap_orphans(resources: Resources) -> None:
+    """Put back the operations of workers that died or stopped sending heartbeats: at
+    start, then every REAP_S (a dead worker's session is gone at once; a stuck worker's
+    heartbeat is stale after PIXSEARCH_WORKER_STALE_S)."""
+    settings, dialect = resources.settings, resources.backend.dialect
     while True:
-        await asyncio.sleep(stale_s / 4)
         try:
-            requeued = await asyncio.to_thread(requeue_stale, resources.engine, stale_s)
+            outcome = await asyncio.to_thread(
+                requeue_orphans,
+                resources.engine,
+                dialect,
+                settings.worker_stale_s,
+                settings.max_crashes,
+            )
         except Exception:
-            log.exception("requeueing stale operations failed; will try again")
-            continue
-        if requeued:
-            log.warning("put back %d operation(s) of a stalled worker", requeued)
-            resources.wake_workers()
+            log.exception("requeueing orphaned operations failed; will try again")
+        else:
+            report_orphans(outcome, "of a dead or stalled worker")
+            if outcome.requeued:
+                resources.wake_workers()
+        await asyncio.sleep(REAP_S)
+
+
+def report_orphans(outcome: Requeued, whose: str) -> None:
+    if outcome.requeued:
+        log.warning("%d operation(s) %s will run again", len(outcome.requeued), whose)
+    for op_id in outcome.stopped:
+        log.error("operation %s stopped: its process died too often while it ran alone", op_id)

@@ -85,8 +85,9 @@ class Settings(BaseSettings):
     workers: int = Field(
         32,
         ge=1,
-        description="How many images are prepared at once per worker. Keep it at least twice "
-        "PIXSEARCH_INFERENCE_BATCH, so the next batch fills while one runs.",
+        description="How many images a process decodes and analyses at once, shared fairly "
+        "between its operations; also how many items one operation prepares at once. Keep "
+        "it at least twice PIXSEARCH_INFERENCE_BATCH, so the next batch fills while one runs.",
     )
     worker_poll_s: float = Field(
         0.5, description="How often an idle worker looks for queued operations it was not told of."
@@ -94,9 +95,18 @@ class Settings(BaseSettings):
     worker_stale_s: float = Field(
         60.0,
         gt=0,
-        description="A running operation whose worker sent no heartbeat for this long is put "
-        "back in the queue (PostgreSQL deployments with several workers). Workers send a "
-        "heartbeat every quarter of this.",
+        description="A running operation whose worker sent no heartbeat for this long (alive "
+        "but stuck) is put back in the queue (PostgreSQL). Workers send a heartbeat every "
+        "quarter of this. A worker that died is noticed within seconds, through its database "
+        "session, whatever this says.",
+    )
+    max_crashes: int = Field(
+        5,
+        ge=1,
+        description="An operation is stopped, with nothing applied, once the process running "
+        "it has died this many times while it was the only operation running there (a "
+        "poison item that crashes the decoder, say). Deaths beside other operations are "
+        "blamed on none of them; see docs/operations.md.",
     )
     prepare_chunk: int = Field(
         256, ge=1, description="Items of one operation prepared together before the next chunk."
@@ -110,12 +120,31 @@ class Settings(BaseSettings):
     )
     fetch_max_bytes: int = Field(40 * MiB, description="Largest image download.")
     fetch_connect_timeout_s: float = Field(5.0, description="Connect timeout of a download.")
-    fetch_timeout_s: float = Field(30.0, description="Time limit of a whole download.")
+    fetch_timeout_s: float = Field(
+        30.0, description="Time limit of one download attempt (all redirects, headers, body)."
+    )
+    fetch_item_timeout_s: float = Field(
+        35.0,
+        gt=0,
+        description="Time limit of an item's download, all its attempts and retry delays "
+        "together, counted from its first attempt (waiting for a busy host's connection is "
+        "not counted).",
+    )
     fetch_retries: int = Field(2, ge=0, description="Retries of a transient download failure.")
     fetch_backoff_s: float = Field(0.5, description="First retry delay; doubles each retry.")
     fetch_max_redirects: int = Field(5, ge=0, description="Most redirects followed.")
-    fetch_per_host: int = Field(8, ge=1, description="Most downloads at once from one host.")
-    fetch_concurrency: int = Field(64, ge=1, description="Most downloads at once in all.")
+    fetch_per_host: int = Field(
+        8,
+        ge=1,
+        description="Most downloads at once from one host (name and port), and to one "
+        "address connected to.",
+    )
+    fetch_concurrency: int = Field(
+        64,
+        ge=1,
+        description="Most downloads at once in a process, shared fairly between its "
+        "operations (one that has none running gets one at once).",
+    )
     max_pixels: int = Field(
         100_000_000, description="Images with more pixels are refused before decoding."
     )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tests.imageserver import ImageServer
 
 SRC = "http://127.0.0.1:9/x.jpg"
 
@@ -79,10 +80,22 @@ def test_too_many_items(api: Api, settings: Any) -> None:
     assert ["body"] in detail_locs(api.delete("/imgs", json=items))
 
 
+def assert_json_413(response: Any, settings: Any) -> None:
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    limit = settings.max_body_bytes
+    assert response.json() == {
+        "detail": f"request body too large: more than {limit} bytes (PIXSEARCH_MAX_BODY_BYTES)"
+    }
+
+
 def test_oversized_body_is_413(api: Api, settings: Any) -> None:
     huge = b"[" + b" " * settings.max_body_bytes + b"]"
     response = api.post("/imgs", content=huge, headers={"Content-Type": "application/json"})
-    assert response.status_code == 413
+    assert_json_413(response, settings)
+    # Refused from Content-Length alone, before authentication reads anything.
+    anonymous = api.client.post("/imgs", content=huge)
+    assert_json_413(anonymous, settings)
 
 
 def test_oversized_chunked_body_is_413(api: Api, settings: Any) -> None:
@@ -95,7 +108,7 @@ def test_oversized_chunked_body_is_413(api: Api, settings: Any) -> None:
         yield b"]"
 
     response = api.post("/imgs", content=chunks(), headers={"Content-Type": "application/json"})
-    assert response.status_code == 413
+    assert_json_413(response, settings)
 
 
 def test_keys(api: Api) -> None:
@@ -110,3 +123,60 @@ def test_unknown_ids_are_404(api: Api) -> None:
     assert api.get("/ops/123456").status_code == 404
     assert api.delete("/ops/123456").status_code == 404
     assert api.get("/ops/0").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "loc"),
+    [
+        ("GET", "/ops/99999999999999999999", ["path", "op_id"]),
+        ("GET", "/ops/9223372036854775808", ["path", "op_id"]),
+        ("DELETE", "/ops/9223372036854775809", ["path", "op_id"]),
+        ("GET", "/ops?page=4611686018427387904", ["query", "page"]),
+        ("GET", "/ops?page=1000000001&limit=1000", ["query", "page"]),
+    ],
+)
+def test_integers_beyond_64_bits_are_422_not_500(
+    api: Api, method: str, path: str, loc: list[Any]
+) -> None:
+    assert loc in detail_locs(api.request(method, path))
+
+
+def test_the_largest_operation_id_is_just_missing(api: Api) -> None:
+    assert api.get("/ops/2147483647").status_code == 404
+    assert ["path", "op_id"] in detail_locs(api.get("/ops/2147483648"))
+    assert api.get("/ops?page=1000000000&limit=1000").json() == []
+
+
+@pytest.mark.parametrize("body", [b"\x80abc", b'{"src": "\xff"}', b'[{"id": "a\xc3"}]'])
+def test_a_body_that_is_not_utf8_is_422_in_the_list_shape(api: Api, body: bytes) -> None:
+    response = api.post("/imgs/a", content=body, headers={"Content-Type": "application/json"})
+    (entry,) = response.json()["detail"]
+    assert response.status_code == 422
+    assert entry["type"] == "json_invalid" and entry["loc"][0] == "body"
+    assert "not valid UTF-8" in entry["msg"]
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/ops/1", "DELETE, GET"), ("/imgs", "DELETE, GET, PATCH, POST, PUT"), ("/ops", "GET")],
+)
+def test_a_method_the_path_lacks_is_405_naming_every_method_it_has(
+    api: Api, path: str, allowed: str
+) -> None:
+    response = api.request("OPTIONS", path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json() == {"detail": "Method Not Allowed"}
+
+
+def test_a_decompression_bomb_cites_the_configured_pixel_limit(
+    api: Api, settings: Any, image_server: ImageServer
+) -> None:
+    response = api.post(
+        "/imgs/bomb", params={"wait": "true"}, json={"src": image_server.url("/bomb")}
+    )
+    (error,) = response.json()["errors"]
+    assert error["msg"] == (
+        f"too many pixels: 900000000 pixels is more than {settings.max_pixels} "
+        "(PIXSEARCH_MAX_PIXELS)"
+    )

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ORGS = ("alpha", "beta")
 OPS_PER_ORG = 50
 ADD_EVERY = 5  # every fifth operation of an organisation adds an image; the rest patch it
-STALE_S = "2"
+STALE_S = "600"  # a dead worker is noticed through its database session, not the heartbeat
 AUDIT_SQL = """
 CREATE TABLE apply_log (id bigserial PRIMARY KEY, org_id bigint, image_id text, title text);
 CREATE FUNCTION log_apply() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -85,10 +85,9 @@ def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> in
         )
         if held and done >= min_finished:  # type: ignore[operator]
             worker.kill()
-            op_id = int(held[0][0])  # type: ignore[call-overload]
-            state = query(url, "SELECT state FROM operations WHERE id = %s", op_id)[0][0]
-            assert state == "running", "the kill did not interrupt the operation"
-            return op_id
+            # The other worker requeues it within seconds (the killed one's presence
+            # session is gone); that it really ran again shows in its attempts, below.
+            return int(held[0][0])  # type: ignore[call-overload]
         time.sleep(0.02)
     raise AssertionError("the worker never held an operation")
 

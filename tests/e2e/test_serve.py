@@ -60,12 +60,14 @@ def test_kill_9_loses_nothing_and_applies_nothing_twice(
     install_finish_log(db)
     headers = {"API-Key": key}
     acknowledged: dict[int, list[str]] = {}
-    for round_ in range(3):  # kill at three different moments
+    # Kill at three different moments; each round queues about 4 s of work (one operation
+    # of an organisation at a time), more than posting it takes on a loaded machine.
+    for round_ in range(3):
         server = ServerProcess(tmp_path).start()
         for n in range(8):
             ids = [f"r{round_}-{n}-{i}" for i in range(4)]
             batch = [
-                {"id": image_id, "src": image_server.url("/slow?delay=0.15"), "title": image_id}
+                {"id": image_id, "src": image_server.url("/slow?delay=0.5"), "title": image_id}
                 for image_id in ids
             ]
             response = httpx.post(f"{server.url}/imgs", json=batch, headers=headers, timeout=10)

@@ -201,8 +201,9 @@ async def test_error_statuses_are_retried_only_when_transient(
     status: int, attempts: int, transient: bool, server: ImageServer, make_settings: MakeSettings
 ) -> None:
     path = f"/status/{status}"
+    after = rf" \(after {attempts} attempts in \d\.\d s\)" if attempts > 1 else ""
     with pytest.raises(
-        FetchError, match=rf"^HTTP {status} from 127\.0\.0\.1:{server.port}$"
+        FetchError, match=rf"^HTTP {status} from 127\.0\.0\.1:{server.port}{after}$"
     ) as caught:
         await fetch_once({"fetch_retries": 2}, make_settings, server.url(path))
     assert caught.value.transient is transient
@@ -250,7 +251,7 @@ async def test_a_slow_server_times_out_and_is_retried(
 ) -> None:
     settings = {"fetch_timeout_s": 0.3, "fetch_retries": 1}
     started = time.perf_counter()
-    with pytest.raises(FetchError, match=r"^timed out after 0\.3 s$") as caught:
+    with pytest.raises(FetchError, match=r"^timed out after 2 attempts in 0\.\d s$") as caught:
         await fetch_once(settings, make_settings, server.url("/slow?delay=2"))
     assert caught.value.transient is True
     assert time.perf_counter() - started < 1.5
@@ -275,7 +276,8 @@ async def test_a_closed_port_is_a_transient_connection_failure(
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    refused = rf"^connection failed: 127\.0\.0\.1 port {port}: Connection refused$"
+    refused = rf"^connection failed: 127\.0\.0\.1 port {port}: Connection refused \(after 3 "
+    refused += r"attempts in \d\.\d s\)$"
     with pytest.raises(FetchError, match=refused) as caught:
         await fetch_once({}, make_settings, f"http://127.0.0.1:{port}/a.jpg")
     assert caught.value.transient is True
@@ -389,3 +391,31 @@ async def test_concurrent_downloads_overlap(
         await gather_slow(fetcher, server, 8)
     assert time.perf_counter() - started < 0.15 * 4
     assert server.peak_in_flight == 8
+
+
+async def test_one_deadline_covers_all_attempts_and_the_error_says_so(
+    server: ImageServer, make_settings: MakeSettings
+) -> None:
+    settings = {"fetch_timeout_s": 0.3, "fetch_item_timeout_s": 0.5, "fetch_retries": 5}
+    started = time.perf_counter()
+    with pytest.raises(FetchError, match=r"^timed out after 2 attempts in 0\.[5-9] s$"):
+        await fetch_once(settings, make_settings, server.url("/slow?delay=2"))
+    assert time.perf_counter() - started < 1.2  # not 6 attempts of 0.3 s
+    assert server.hits("/slow") == 2
+
+
+async def test_names_of_one_address_share_its_connection_limit(
+    server: ImageServer, make_settings: MakeSettings
+) -> None:
+    """Many names that point at one server are one host to the per-host limit."""
+
+    async def one_address(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    settings = make_settings(fetch_per_host=2, fetch_concurrency=10)
+    async with Fetcher(settings, resolve=one_address) as fetcher:
+        urls = [f"http://name{n}.example:{server.port}/slow?delay=0.15&n={n}" for n in range(6)]
+        await asyncio.gather(*(fetcher.fetch(url) for url in urls))
+        assert fetcher.address_slots.slots == {}
+    assert server.hits("/slow") == 6
+    assert server.peak_in_flight == 2

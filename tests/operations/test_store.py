@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from pixsearch.backend import open_backend
 from pixsearch.db.dialect import dialect_of
-from pixsearch.db.tables import images
+from pixsearch.db.tables import images, operations, organisations
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
 from pixsearch.vocabulary.operations import NewItem, Prepared
@@ -30,9 +31,20 @@ def enqueue(
         )
 
 
-def claim(engine: sa.Engine, worker: str = "w1") -> store.Claimed | None:
+def claim(engine: sa.Engine, worker: str = "w1", busy: bool = False) -> store.Claimed | None:
     with engine.begin() as conn:
-        return store.claim_next(conn, dialect_of(conn), worker)
+        return store.claim_next(conn, dialect_of(conn), worker, busy=busy)
+
+
+def requeue_all(engine: sa.Engine, max_crashes: int = 3) -> store.Requeued:
+    """What recovery does at the start of a SQLite process: every running one is orphaned."""
+    with engine.begin() as conn:
+        return store.requeue_orphans(conn, dialect_of(conn), sa.true(), max_crashes=max_crashes)
+
+
+def row_of(engine: sa.Engine, op_id: int) -> sa.Row[Any]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(operations).where(operations.c.id == op_id)).one()
 
 
 def test_claims_urgent_first_then_in_order_one_per_organisation(engine: sa.Engine) -> None:
@@ -68,7 +80,8 @@ def test_finish_refuses_an_operation_taken_from_a_stalled_worker(engine: sa.Engi
     stalled = claim(engine, "stalled")
     assert stalled is not None
     with engine.begin() as conn:
-        assert store.requeue_running(conn, stale_before=2**62) == 1
+        outcome = store.requeue_orphans(conn, dialect_of(conn), sa.true(), max_crashes=5)
+        assert outcome.requeued == [op_id]
     fresh = claim(engine, "fresh")
     assert fresh is not None and fresh.id == op_id and fresh.attempts == 2
     values = {"width": 1, "height": 1, "aspect_ratio": 1.0, "orientation": "square"}
@@ -123,3 +136,85 @@ def test_finish_and_cancel_notify_other_processes(engine: sa.Engine) -> None:
             store.cancel(conn, dialect_of(conn), 2, cancelled)
         payloads = [note.payload for note in listener.notifies(timeout=2, stop_after=2)]
     assert sorted(payloads) == sorted([str(finished), str(cancelled)])
+
+
+def test_a_long_queue_of_one_organisation_does_not_hide_another(engine: sa.Engine) -> None:
+    """Only each organisation's next operation is a candidate: 25 queued operations of
+    `a` whose head is being claimed (in an open transaction, on PostgreSQL) leave `b`'s."""
+    for _ in range(25):
+        enqueue(engine, 1)
+    other = enqueue(engine, 2)
+    with engine.connect() as first:
+        first.begin()
+        held = store.claim_next(first, dialect_of(first), "w1")
+        assert held is not None and held.org_id == 1
+        if engine.dialect.name != "postgresql":
+            first.commit()  # SQLite writers are serial: the claim is simply done
+        second = claim(engine, "w2")
+        assert second is not None and second.id == other
+        first.rollback()
+
+
+def test_a_death_is_blamed_only_on_an_operation_that_ran_alone(engine: sa.Engine) -> None:
+    beside = [enqueue(engine, 1), enqueue(engine, 2)]
+    for _ in beside:
+        claim(engine, "crowded")
+    with engine.begin() as conn:
+        conn.execute(sa.insert(organisations).values(id=3, name="c", created_at=0))
+    alone = enqueue(engine, 3)
+    claim(engine, "solo")
+    outcome = requeue_all(engine)
+    assert sorted(outcome.requeued) == [*beside, alone] and outcome.stopped == []
+    assert row_of(engine, alone).crashes == 1
+    for op_id in beside:
+        row = row_of(engine, op_id)  # two suspects: neither is blamed
+        assert (row.state, row.crashes, row.isolated, row.worker) == ("queued", 0, True, None)
+    # An isolated operation runs alone: a busy worker takes nothing while it is next (not
+    # even a later operation of another organisation), so it drains; an idle one takes it.
+    with engine.begin() as conn:
+        conn.execute(sa.insert(organisations).values(id=4, name="d", created_at=0))
+    later = enqueue(engine, 4)
+    assert claim(engine, "busy", busy=True) is None
+    first = claim(engine, "idle")
+    assert first is not None and first.id == beside[0] and first.isolated
+    assert claim(engine, "idle", busy=True) is None  # the rest wait for it to end
+    outcome = requeue_all(engine)  # its process died while it ran alone: it is to blame
+    assert outcome.requeued == [beside[0]] and row_of(engine, beside[0]).crashes == 1
+    assert row_of(engine, later).state == "queued"
+
+
+def test_an_operation_that_kills_its_process_every_time_is_stopped(engine: sa.Engine) -> None:
+    poison = enqueue(engine, 1, mode="add", image_id="p")
+    for crash in range(1, 3):
+        claimed = claim(engine, f"run{crash}")
+        assert claimed is not None and claimed.id == poison and claimed.crashes == crash - 1
+        assert requeue_all(engine, max_crashes=3).requeued == [poison]
+    assert claim(engine, "run3") is not None
+    outcome = requeue_all(engine, max_crashes=3)
+    assert outcome.stopped == [poison]
+    with engine.connect() as conn:
+        op = store.get_operation(conn, 1, poison)
+    assert op["is_finished"] and op["all_good"] is False and op["num_good"] == 0
+    assert op["errors"] == [{"id": None, "msg": store.crash_message(3)}]
+    assert "died 3 times while it ran alone (PIXSEARCH_MAX_CRASHES)" in store.crash_message(3)
+
+
+def test_release_counts_failures_but_not_a_stopping_worker(engine: sa.Engine) -> None:
+    op_id = enqueue(engine, 1)
+    claim(engine, "w1")
+    with engine.begin() as conn:
+        assert store.release(conn, op_id, "w1", failed=True)
+    claimed = claim(engine, "w2")
+    assert claimed is not None and (claimed.attempts, claimed.failures) == (2, 1)
+    with engine.begin() as conn:
+        assert not store.release(conn, op_id, "w1", failed=False)  # not w1's any more
+        assert store.release(conn, op_id, "w2", failed=False)
+    row = row_of(engine, op_id)
+    assert (row.state, row.attempts, row.failures) == ("queued", 1, 1)
+
+
+def test_a_cancelled_operation_is_not_claimed(engine: sa.Engine) -> None:
+    op_id = enqueue(engine, 1)
+    with engine.begin() as conn:
+        store.cancel(conn, dialect_of(conn), 1, op_id)
+        assert store._mark_running(conn, op_id, "late", None) is None

@@ -29,6 +29,7 @@ FINISHED_CHANNEL = "pixsearch_finished"  # payload: op id, sent when one finishe
 INLINE_PKS = 500
 
 Condition = sa.ColumnElement[bool]
+PG_STAT_ACTIVITY = sa.table("pg_stat_activity", sa.column("pid", sa.Integer))
 
 
 class Dialect(ABC):
@@ -48,8 +49,13 @@ class Dialect(ABC):
         """Tell listeners in other processes, when the transaction commits."""
 
     @abstractmethod
-    def lock_candidates(self, query: sa.Select[Any]) -> sa.Select[Any]:
-        """The queue's candidate query, locking its rows where workers compete for them."""
+    def try_lock_reaper(self, conn: sa.Connection) -> bool:
+        """Hold, until the transaction ends, the right to requeue orphaned operations: one
+        reaper at a time, so that a death is blamed on an operation only once."""
+
+    @abstractmethod
+    def worker_gone(self, backend: sa.ColumnElement[int]) -> Condition:
+        """True where `backend` (a claiming worker's presence session) no longer exists."""
 
     @abstractmethod
     def optimize(self, conn: sa.Connection) -> None:
@@ -91,8 +97,11 @@ class SQLiteDialect(Dialect):
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         return None  # one process: the worker wakes its waiters directly
 
-    def lock_candidates(self, query: sa.Select[Any]) -> sa.Select[Any]:
-        return query
+    def try_lock_reaper(self, conn: sa.Connection) -> bool:
+        return True
+
+    def worker_gone(self, backend: sa.ColumnElement[int]) -> Condition:
+        return sa.false()  # one process: recovery at start requeues everything it left
 
     def optimize(self, conn: sa.Connection) -> None:
         """ANALYZE, so filters and facets keep good plans as a catalogue grows: without it
@@ -133,8 +142,14 @@ class PostgresDialect(Dialect):
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         conn.execute(sa.select(sa.func.pg_notify(channel, payload)))
 
-    def lock_candidates(self, query: sa.Select[Any]) -> sa.Select[Any]:
-        return query.with_for_update(skip_locked=True)
+    def try_lock_reaper(self, conn: sa.Connection) -> bool:
+        return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(2, 0))).scalar())
+
+    def worker_gone(self, backend: sa.ColumnElement[int]) -> Condition:
+        """The session's client process died: the server ends a session at once when its
+        connection closes, and `pg_stat_activity` (readable by any role) lists it no more."""
+        alive = sa.exists().where(PG_STAT_ACTIVITY.c.pid == backend)
+        return sa.and_(backend.is_not(None), ~alive)
 
     def optimize(self, conn: sa.Connection) -> None:
         return None  # autovacuum keeps the statistics fresh

@@ -180,8 +180,12 @@ operations = sa.Table(
     sa.Column("num_bad", sa.Integer, nullable=False, default=0),
     sa.Column("all_good", sa.Boolean),
     sa.Column("errors", sa.JSON, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),  # runs started
+    sa.Column("failures", sa.Integer, nullable=False, default=0),  # its own unexpected errors
+    sa.Column("crashes", sa.Integer, nullable=False, default=0),  # process deaths blamed on it
+    sa.Column("isolated", sa.Boolean, nullable=False, default=False),  # run it alone next
     sa.Column("worker", sa.String(100)),
+    sa.Column("worker_backend", sa.Integer),  # PostgreSQL pid of the worker's presence session
     sa.Column("heartbeat_at", sa.BigInteger),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("started_at", sa.BigInteger),

@@ -4,12 +4,13 @@ The header is read first (`Image.open` reads nothing else) and the pixel count c
 before any pixel is decoded. Only the formats below are opened, so no other Pillow
 plugin ever parses untrusted bytes. Pillow's own decompression-bomb limit
 (`Image.MAX_IMAGE_PIXELS`, a process-wide setting this module leaves alone) still applies
-on top of `max_pixels`: its error becomes a DecodeError as well.
+on top of `max_pixels`: its error becomes the same DecodeError, citing our limit.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -89,12 +90,25 @@ def sniff_format(data: bytes) -> str | None:
     return next((name for at, magic, name in SIGNATURES if head[at:].startswith(magic)), None)
 
 
-def open_header(data: bytes) -> Image.Image:
+def too_many_pixels(size: str, max_pixels: int) -> DecodeError:
+    return DecodeError(
+        f"too many pixels: {size} is more than {max_pixels} (PIXSEARCH_MAX_PIXELS)",
+        cause="too_many_pixels",
+    )
+
+
+def bomb_error(exc: Image.DecompressionBombError, max_pixels: int) -> DecodeError:
+    """Pillow's own limit refused the image: say so in terms of ours."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return too_many_pixels(f"{found[1]} pixels" if found else "the image", max_pixels)
+
+
+def open_header(data: bytes, max_pixels: int) -> Image.Image:
     """Open `data` reading only its header; DecodeError if it is no supported image."""
     try:
         return Image.open(io.BytesIO(data), formats=list(MIME_TYPES))
     except Image.DecompressionBombError as exc:
-        raise DecodeError(f"too many pixels: {exc}", cause="too_many_pixels") from None
+        raise bomb_error(exc, max_pixels) from None
     except UnidentifiedImageError:
         sniffed = sniff_format(data)
         if sniffed in MIME_TYPES:
@@ -169,16 +183,13 @@ def decode_image(
     `draft_size` (JPEG draft mode, or a whole-factor reduction for other formats);
     `width` and `height` are always the full-resolution size.
     """
-    image = open_header(data)
+    image = open_header(data, max_pixels)
     fmt = image.format or "unknown"
     width, height = image.size
     if width < 1 or height < 1:
         raise DecodeError(f"empty image ({width}x{height} pixels)")
     if width * height > max_pixels:
-        raise DecodeError(
-            f"too many pixels: {width}x{height} is more than {max_pixels}",
-            cause="too_many_pixels",
-        )
+        raise too_many_pixels(f"{width}x{height}", max_pixels)
     orientation = orientation_of_exif(image)
     stored = draft_size
     if orientation in SWAPS_AXES:
@@ -192,6 +203,6 @@ def decode_image(
             image = reduce_to(image, stored)
         return Decoded(to_rgb(apply_orientation(image, orientation)), width, height, fmt)
     except Image.DecompressionBombError as exc:
-        raise DecodeError(f"too many pixels: {exc}", cause="too_many_pixels") from None
+        raise bomb_error(exc, max_pixels) from None
     except CORRUPT as exc:
         raise DecodeError(f"corrupt or truncated {fmt} image: {exc}") from None

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -22,7 +22,8 @@ import httpx
 from pixsearch import __version__
 from pixsearch.config import Settings
 from pixsearch.errors import FetchError
-from pixsearch.ingest.guard import Resolver, check_host, resolve_host
+from pixsearch.ingest.guard import Resolver, check_host, parse_ip, resolve_host
+from pixsearch.ingest.slots import FairShare, KeyedSlots
 from pixsearch.ingest.transport import GuardedTransport
 from pixsearch.monitoring.metrics import Metrics
 
@@ -55,27 +56,11 @@ class StatusError(FetchError):
         self.retry_after_s = retry_after_s
 
 
-class HostSlots:
-    """One semaphore per host, dropped when no download uses it."""
+class AttemptTimeout(FetchError):
+    """An attempt ran out of time (its own limit, or what was left of the item's)."""
 
-    def __init__(self, per_host: int) -> None:
-        self.per_host = per_host
-        self.slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        """Hold one of `host`'s slots."""
-        semaphore, users = self.slots.get(host, (asyncio.Semaphore(self.per_host), 0))
-        self.slots[host] = (semaphore, users + 1)
-        try:
-            async with semaphore:
-                yield
-        finally:
-            semaphore, users = self.slots[host]
-            if users == 1:
-                del self.slots[host]
-            else:
-                self.slots[host] = (semaphore, users - 1)
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(f"timed out after {limit_s:g} s", transient=True, cause="timeout")
 
 
 def parse_url(url: str | httpx.URL) -> httpx.URL:
@@ -125,14 +110,59 @@ def describe_transport_error(exc: httpx.TransportError, settings: Settings) -> F
             cause="timeout",
         )
     if isinstance(exc, httpx.TimeoutException):
-        return FetchError(
-            f"timed out after {settings.fetch_timeout_s:g} s", transient=True, cause="timeout"
-        )
+        return AttemptTimeout(settings.fetch_timeout_s)
     if isinstance(exc, httpx.ConnectError):
         return FetchError(f"connection failed: {exc}", transient=True)
     if isinstance(exc, httpx.NetworkError):
         return FetchError(f"connection lost: {exc}", transient=True)
     return FetchError(f"bad HTTP response: {exc}")
+
+
+class ItemClock:
+    """One deadline for an item's whole download, all attempts included. It starts when
+    the first attempt gets its slots: waiting for a busy host is queueing, not fetching."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.started: float | None = None
+        self.attempts = 0
+
+    def start_attempt(self, attempt_s: float) -> float:
+        """Count an attempt; the loop time by which it must end."""
+        now = asyncio.get_running_loop().time()
+        if self.started is None:
+            self.started = now
+        self.attempts += 1
+        return min(now + attempt_s, self.started + self.limit_s)
+
+    def remaining(self) -> float:
+        if self.started is None:
+            return self.limit_s
+        return self.started + self.limit_s - asyncio.get_running_loop().time()
+
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self.started
+
+
+def seconds(value: float) -> str:
+    """A duration for a message: whole seconds, or tenths below ten."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def final_error(exc: FetchError, clock: ItemClock) -> FetchError:
+    """The error an item ends with: what happened, over how many attempts and how long."""
+    if clock.attempts <= 1:
+        return exc
+    took = f"{clock.attempts} attempts in {seconds(clock.elapsed())} s"
+    if isinstance(exc, AttemptTimeout):
+        return FetchError(f"timed out after {took}", transient=True, cause="timeout")
+    return FetchError(f"{exc} (after {took})", transient=exc.transient, cause=exc.cause)
+
+
+ADDRESS_CACHE_S = 30.0  # how long a host's resolved address keys its connection limit
+ADDRESS_CACHE_SIZE = 10_000
 
 
 class Fetcher:
@@ -156,8 +186,13 @@ class Fetcher:
             follow_redirects=False,
             trust_env=False,
         )
-        self.all_slots = asyncio.Semaphore(settings.fetch_concurrency)
-        self.host_slots = HostSlots(settings.fetch_per_host)
+        self.resolve = resolve
+        # Downloads of all operations share these fairly; each host name and each address
+        # connected to (a name may hide many hosts, many names one host) is bounded alone.
+        self.all_slots = FairShare(settings.fetch_concurrency)
+        self.host_slots = KeyedSlots(settings.fetch_per_host)
+        self.address_slots = KeyedSlots(settings.fetch_per_host)
+        self.addresses: dict[tuple[str, int], tuple[float, tuple[str, int]]] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -174,32 +209,35 @@ class Fetcher:
         """Close the connection pool."""
         await self.client.aclose()
 
-    async def fetch(self, url: str) -> Fetched:
-        """Download `url`; raise FetchError naming the cause when it cannot be had."""
+    async def fetch(self, url: str, flow: Hashable = None) -> Fetched:
+        """Download `url`; raise FetchError naming the cause when it cannot be had.
+
+        `flow` (the operation) is what the download slots are shared fairly between.
+        """
         if self.metrics is None:
-            return await self._fetch(url)
+            return await self._fetch(url, flow)
         started = time.perf_counter()
         nbytes = 0
         try:
-            fetched = await self._fetch(url)
+            fetched = await self._fetch(url, flow)
             nbytes = len(fetched.data)
             return fetched
         finally:
             self.metrics.observe_fetch(nbytes, time.perf_counter() - started)
 
-    async def _fetch(self, url: str) -> Fetched:
-        """Download `url` with retries."""
+    async def _fetch(self, url: str, flow: Hashable) -> Fetched:
+        """Download `url` with retries, within the item's deadline."""
         parse_url(url)
-        attempt = 0
+        clock = ItemClock(self.settings.fetch_item_timeout_s)
         while True:
             try:
-                async with self.all_slots:
-                    return await self._attempt(url)
+                return await self._attempt(url, clock, flow)
             except FetchError as exc:
-                if not exc.transient or attempt >= self.settings.fetch_retries:
-                    raise
-                await asyncio.sleep(self._retry_delay(attempt, exc))
-                attempt += 1
+                delay = self._retry_delay(clock.attempts - 1, exc)
+                retry = exc.transient and clock.attempts <= self.settings.fetch_retries
+                if not retry or clock.remaining() <= delay:
+                    raise final_error(exc, clock) from None
+                await asyncio.sleep(delay)
 
     def _retry_delay(self, attempt: int, exc: FetchError) -> float:
         delay: float = self.settings.fetch_backoff_s * 2**attempt
@@ -207,25 +245,20 @@ class Fetcher:
             delay = max(delay, min(exc.retry_after_s, RETRY_AFTER_CAP_S))
         return delay
 
-    async def _attempt(self, url: str) -> Fetched:
+    async def _attempt(self, url: str, clock: ItemClock, flow: Hashable) -> Fetched:
         """One try: follow redirects within one deadline that starts with the first hop."""
-        loop = asyncio.get_running_loop()
         deadline: float | None = None
         current = parse_url(url)
         for _ in range(self.settings.fetch_max_redirects + 1):
-            # Waiting for a host's slot is queueing, not downloading: the clock starts after.
-            async with self.host_slots.hold(current.host):
+            async with self._slots(current, flow):
                 if deadline is None:
-                    deadline = loop.time() + self.settings.fetch_timeout_s
+                    deadline = clock.start_attempt(self.settings.fetch_timeout_s)
+                    limit_s = min(self.settings.fetch_timeout_s, clock.remaining())
                 try:
                     async with asyncio.timeout_at(deadline):
                         outcome = await self._request(current)
                 except TimeoutError:
-                    raise FetchError(
-                        f"timed out after {self.settings.fetch_timeout_s:g} s",
-                        transient=True,
-                        cause="timeout",
-                    ) from None
+                    raise AttemptTimeout(limit_s) from None
             if isinstance(outcome, Fetched):
                 return outcome
             current = outcome
@@ -233,6 +266,42 @@ class Fetcher:
             f"too many redirects (more than {self.settings.fetch_max_redirects})",
             cause="too_many_redirects",
         )
+
+    @contextlib.asynccontextmanager
+    async def _slots(self, url: httpx.URL, flow: Hashable) -> AsyncIterator[None]:
+        """A slot of the host (name and port), of the address it connects to, then a
+        download slot: items that wait for a busy host hold nothing other hosts need."""
+        port = url.port or (443 if url.scheme == "https" else 80)
+        address = await self._address_of(url.host, port)
+        async with (
+            self.host_slots.hold((url.host, port)),
+            self.address_slots.hold(address),
+            self.all_slots.slot(flow),
+        ):
+            yield
+
+    async def _address_of(self, host: str, port: int) -> tuple[str, int]:
+        """The (address, port) a download from `host` connects to, for its connection limit.
+
+        Resolved here only to key the limit, and cached briefly; the guard resolves again
+        and checks what it connects to. A name that does not resolve keys by itself (the
+        connection then fails with the resolver's own error)."""
+        if parse_ip(host) is not None:
+            return host, port
+        now = asyncio.get_running_loop().time()
+        cached = self.addresses.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            async with asyncio.timeout(self.settings.fetch_connect_timeout_s):
+                found = await self.resolve(host, port)
+            key = (found[0], port) if found else (host, port)
+        except (FetchError, TimeoutError, OSError):
+            key = (host, port)
+        if len(self.addresses) > ADDRESS_CACHE_SIZE:
+            self.addresses.clear()
+        self.addresses[(host, port)] = (now + ADDRESS_CACHE_S, key)
+        return key
 
     async def _request(self, url: httpx.URL) -> Fetched | httpx.URL:
         """The body at `url`, or the next URL when it redirects."""

@@ -7,9 +7,9 @@ while other images are still being fetched and decoded.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from pixsearch.config import Settings
 from pixsearch.ingest.analyse import describe
 from pixsearch.ingest.decode import Decoded, decode_image
 from pixsearch.ingest.fetch import Fetcher
+from pixsearch.ingest.slots import FairShare
 
 # A small decode is enough for the hash, faces and CLIP; JPEG draft mode makes it cheap.
 DEFAULT_DRAFT = (320, 320)
@@ -74,14 +75,20 @@ class Pipeline:
         self.steps = steps
         self.draft_size = draft_size
         self.timings = Timings()
-        self._slots = asyncio.Semaphore(settings.workers)
+        # Decoding and analysing is shared fairly between operations, like downloading:
+        # the items of a newcomer are not queued behind another operation's thousands.
+        self._slots = FairShare(settings.workers)
 
-    async def analyse_url(self, url: str, lang: str = "en") -> Analysis:
-        """Every representation of the image at `url`; raises an ItemError naming the cause."""
-        async with self._slots:
-            started = time.perf_counter()
-            fetched = await self.fetcher.fetch(url)
-            self.timings.add("fetch", started)
+    async def analyse_url(self, url: str, lang: str = "en", flow: Hashable = None) -> Analysis:
+        """Every representation of the image at `url`, generated keywords in `lang`; raises
+        an ItemError naming the cause.
+
+        `flow` (the operation) is what download and analyse slots are shared fairly between.
+        """
+        started = time.perf_counter()
+        fetched = await self.fetcher.fetch(url, flow)
+        self.timings.add("fetch", started)
+        async with self._slots.slot(flow):
             started = time.perf_counter()
             decoded = await to_thread.run_sync(self._decode, fetched.data)
             self.timings.add("decode", started)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 from pixsearch.errors import ItemError
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
@@ -25,14 +25,15 @@ async def prepare_items(
     pipeline: Pipeline,
     captions: CaptionEncoder | None,
 ) -> list[Prepared]:
-    """Analyse every item that needs it, concurrently (the pipeline bounds how many at once).
+    """Analyse every item that needs it, at most PIXSEARCH_WORKERS at once per operation
+    (the pipeline shares its slots fairly between the operations of the process).
 
     Items with nothing to compute (deletes, metadata-only changes that leave the caption
     as it was) are settled here without a task: a batch of 10,000 patches costs no event
     loop time.
     """
     prepared = [Prepared() for _ in items]
-    jobs: list[tuple[int, Any]] = []
+    jobs: list[tuple[int, Job]] = []
     for index, item in enumerate(items):
         current = existing.get(item.image_id)
         plan = plan_item(op.mode, op.strict, current, item.body)
@@ -41,12 +42,30 @@ async def prepare_items(
         text = _caption_to_embed(op, plan, current, item, captions)
         if plan.needs_pixels or text:
             src = (item.body or {}).get("src") or (current or {}).get("src")
-            url = src if plan.needs_pixels else None
-            jobs.append((index, _prepare(url, text, op.lang, pipeline, captions)))
-    results = await asyncio.gather(*(job for _, job in jobs))
+            url = str(src) if plan.needs_pixels else None
+            job = functools.partial(_prepare, op.id, url, text, op.lang, pipeline, captions)
+            jobs.append((index, job))
+    results = await run_bounded([job for _, job in jobs], pipeline.settings.workers)
     for (index, _), result in zip(jobs, results, strict=True):
         prepared[index] = result
     return prepared
+
+
+Job = Callable[[], Awaitable[Prepared]]
+
+
+async def run_bounded(jobs: Sequence[Job], limit: int) -> list[Prepared]:
+    """Run `jobs`, `limit` at once, in order; a task per runner, not per job (a batch of
+    10,000 waits as a list, not as 10,000 tasks)."""
+    results: list[Prepared] = [Prepared() for _ in jobs]
+    pending = iter(enumerate(jobs))
+
+    async def runner() -> None:
+        for index, job in pending:
+            results[index] = await job()
+
+    await asyncio.gather(*(runner() for _ in range(min(limit, len(jobs)))))
+    return results
 
 
 def _caption_to_embed(
@@ -67,6 +86,7 @@ def _caption_to_embed(
 
 
 async def _prepare(
+    op_id: int,
     src: str | None,
     text: str | None,
     lang: str,
@@ -77,7 +97,7 @@ async def _prepare(
     prepared = Prepared()
     if src is not None:
         try:
-            analysis = await pipeline.analyse_url(str(src), lang)
+            analysis = await pipeline.analyse_url(src, lang, flow=op_id)
         except ItemError as error:
             return Prepared(error=str(error), cause=error.cause)
         prepared.values = analysis.values

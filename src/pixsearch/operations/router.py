@@ -22,7 +22,9 @@ from pixsearch.vocabulary.operations import Method
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
-OpId = Annotated[int, Path(description="Operation id.", ge=1)]
+MAX_OP_ID = 2**31 - 1  # operation ids are 32-bit integers on PostgreSQL: beyond, a 422
+MAX_PAGE = 1_000_000_000  # keeps (page - 1) * limit, the SQL offset, within 64 bits
+OpId = Annotated[int, Path(description="Operation id.", ge=1, le=MAX_OP_ID)]
 
 
 @router.get(
@@ -44,7 +46,7 @@ def read_operation(op_id: OpId, org: OrgDep, conn: ReadConnDep) -> Operation:
 def list_operations(
     org: OrgDep,
     conn: ReadConnDep,
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=1000, description="Operations per page.")] = 50,
     is_finished: Annotated[bool | None, Query(description="Only (un)finished ones.")] = None,
     method: Annotated[Method | None, Query(description="Only this method.")] = None,

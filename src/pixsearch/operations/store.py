@@ -6,6 +6,8 @@ that lock or notify take the engine's `Dialect`.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -78,32 +80,63 @@ def enqueue_many(conn: sa.Connection, dialect: Dialect, new: list[NewOperation])
     return ids
 
 
-def claim_next(conn: sa.Connection, dialect: Dialect, worker: str) -> Claimed | None:
+def claim_next(
+    conn: sa.Connection,
+    dialect: Dialect,
+    worker: str,
+    *,
+    session_pid: int | None = None,
+    busy: bool = False,
+) -> Claimed | None:
     """Mark the next runnable operation as running and return it.
 
     Urgent first, then by id; organisations that already have a running operation are
-    skipped, so one organisation's operations apply one at a time, in queue order. Several
-    workers may claim at once (PostgreSQL): candidates are row-locked with SKIP LOCKED and
-    the organisation is re-checked under its advisory lock, with a fresh snapshot.
+    skipped, so one organisation's operations apply one at a time, in queue order. Only
+    each organisation's next operation is a candidate, so however many one organisation
+    has queued, the others' are seen. A `busy` worker (one already running something)
+    claims nothing while an isolated operation is next: it drains, then takes it alone.
+    Several workers may claim at once (PostgreSQL): the organisation is re-checked under
+    its advisory lock, with a fresh snapshot, and the row changes only while it is still
+    queued. `session_pid` is the
+    backend pid of the worker's presence session (PostgreSQL): when that session is gone,
+    so is the worker.
     """
-    busy = sa.select(operations.c.org_id).where(operations.c.state == State.RUNNING)
-    query = (
-        sa.select(operations.c.id, operations.c.org_id)
-        .where(operations.c.state == State.QUEUED, operations.c.org_id.not_in(busy))
-        .order_by(operations.c.do_urgent.desc(), operations.c.id)
-        .limit(CLAIM_CANDIDATES)
-    )
-    tried: set[int] = set()
-    for op_id, org_id in conn.execute(dialect.lock_candidates(query)).all():
-        if org_id in tried or not dialect.try_lock_org(conn, org_id):
+    for op_id, org_id, isolated in conn.execute(_candidates()).all():
+        if isolated and busy:
+            return None  # it is next: take no more, so that this worker drains for it
+        if not dialect.try_lock_org(conn, org_id) or _next_of_org(conn, org_id) != op_id:
             continue
-        tried.add(org_id)
-        if _next_of_org(conn, org_id) == op_id:
-            return _mark_running(conn, op_id, worker)
+        claimed = _mark_running(conn, op_id, worker, session_pid)
+        if claimed is not None:
+            return claimed
     return None
 
 
 CLAIM_CANDIDATES = 20
+
+
+def _candidates() -> sa.Select[Any]:
+    """The first queued operation of each organisation that has none running."""
+    rank = sa.func.row_number().over(
+        partition_by=operations.c.org_id,
+        order_by=(operations.c.do_urgent.desc(), operations.c.id),
+    )
+    heads = (
+        sa.select(
+            operations.c.id,
+            operations.c.org_id,
+            operations.c.do_urgent,
+            operations.c.isolated,
+            rank.label("rank"),
+        )
+        .where(operations.c.state == State.QUEUED)
+        .subquery()
+    )
+    running = sa.select(operations.c.org_id).where(operations.c.state == State.RUNNING)
+    query = sa.select(heads.c.id, heads.c.org_id, heads.c.isolated).where(
+        heads.c.rank == 1, heads.c.org_id.not_in(running)
+    )
+    return query.order_by(heads.c.do_urgent.desc(), heads.c.id).limit(CLAIM_CANDIDATES)
 
 
 def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
@@ -123,20 +156,25 @@ def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
     ).scalar()
 
 
-def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
+def _mark_running(
+    conn: sa.Connection, op_id: int, worker: str, session_pid: int | None
+) -> Claimed | None:
     now = now_ms()
     row = conn.execute(
         sa.update(operations)
-        .where(operations.c.id == op_id)
+        .where(operations.c.id == op_id, operations.c.state == State.QUEUED)  # not cancelled since
         .values(
             state=State.RUNNING,
             started_at=now,
             heartbeat_at=now,
             worker=worker,
+            worker_backend=session_pid,
             attempts=operations.c.attempts + 1,
         )
         .returning(operations)
-    ).one()
+    ).first()
+    if row is None:
+        return None
     org = conn.execute(
         sa.select(organisations.c.name).where(organisations.c.id == row.org_id)
     ).scalar_one()
@@ -152,6 +190,9 @@ def _mark_running(conn: sa.Connection, op_id: int, worker: str) -> Claimed:
         org=org,
         created_at=row.created_at,
         started_at=row.started_at,
+        failures=row.failures,
+        crashes=row.crashes,
+        isolated=row.isolated,
     )
 
 
@@ -241,31 +282,99 @@ def cancel(conn: sa.Connection, dialect: Dialect, org_id: int, op_id: int) -> No
     dialect.notify(conn, FINISHED_CHANNEL, str(op_id))
 
 
-def requeue_running(conn: sa.Connection, *, stale_before: int | None = None) -> int:
-    """Put running operations back in the queue (all, or those whose heartbeat is stale)."""
-    query = sa.update(operations).where(operations.c.state == State.RUNNING)
-    if stale_before is not None:
-        query = query.where(operations.c.heartbeat_at < stale_before)
-    result = conn.execute(query.values(state=State.QUEUED, started_at=None, worker=None))
-    return result.rowcount
-
-
-def release(conn: sa.Connection, op_id: int, worker: str, *, count_attempt: bool = True) -> bool:
-    """Give a running operation back to the queue, to be run again from scratch; False if
-    it was no longer this worker's. Without `count_attempt` (the worker is stopping, the
-    operation did nothing wrong) the try does not count towards the attempt limit."""
-    values: dict[str, Any] = {"state": State.QUEUED, "started_at": None, "worker": None}
-    if not count_attempt:
-        values["attempts"] = operations.c.attempts - 1
-    result = conn.execute(
-        sa.update(operations)
-        .where(
-            operations.c.id == op_id,
-            operations.c.worker == worker,
-            operations.c.state == State.RUNNING,
+def requeue_orphans(
+    conn: sa.Connection, dialect: Dialect, orphaned: sa.ColumnElement[bool], *, max_crashes: int
+) -> Requeued:
+    """Put back the running operations that `orphaned` selects (their process died, or is
+    stuck), to run again alone. The death is blamed on an operation only when it was the
+    only one running in that process; one blamed `max_crashes` times is finished instead,
+    with nothing applied and an error that says so."""
+    rows = conn.execute(
+        sa.select(operations.c.id, operations.c.worker, operations.c.crashes).where(
+            operations.c.state == State.RUNNING, orphaned
         )
-        .values(values)
+    ).all()
+    if not rows:
+        return Requeued()
+    workers = {row.worker for row in rows}
+    beside = Counter(
+        conn.execute(
+            sa.select(operations.c.worker).where(
+                operations.c.state == State.RUNNING, operations.c.worker.in_(workers)
+            )
+        ).scalars()
     )
+    outcome = Requeued()
+    for op_id, worker, crashes in rows:
+        crashes += beside[worker] == 1
+        if crashes >= max_crashes:
+            _finish_crashed(conn, dialect, op_id, worker, crashes)
+            outcome.stopped.append(op_id)
+        elif _requeue_isolated(conn, op_id, worker, crashes):
+            outcome.requeued.append(op_id)
+    return outcome
+
+
+@dataclass
+class Requeued:
+    """What `requeue_orphans` did: operations queued again, and those stopped for good."""
+
+    requeued: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+
+
+def crash_message(crashes: int) -> str:
+    return (
+        f"stopped: the process running this operation died {crashes} times while it ran "
+        f"alone (PIXSEARCH_MAX_CRASHES); nothing was applied"
+    )
+
+
+def _requeue_isolated(conn: sa.Connection, op_id: int, worker: str, crashes: int) -> bool:
+    result = conn.execute(
+        _owned(op_id, worker).values(
+            state=State.QUEUED,
+            started_at=None,
+            worker=None,
+            worker_backend=None,
+            crashes=crashes,
+            isolated=True,
+        )
+    )
+    return result.rowcount == 1
+
+
+def _finish_crashed(
+    conn: sa.Connection, dialect: Dialect, op_id: int, worker: str, crashes: int
+) -> None:
+    conn.execute(_owned(op_id, worker).values(crashes=crashes))
+    errors = [{"id": None, "msg": crash_message(crashes)}]
+    finish(conn, dialect, op_id, worker, num_good=0, num_bad=0, errors=errors)
+
+
+def _owned(op_id: int, worker: str) -> sa.Update:
+    """An update of the operation while `worker` runs it."""
+    return sa.update(operations).where(
+        operations.c.id == op_id, operations.c.state == State.RUNNING, operations.c.worker == worker
+    )
+
+
+def release(conn: sa.Connection, op_id: int, worker: str, *, failed: bool = True) -> bool:
+    """Give a running operation back to the queue, to be run again from scratch; False if
+    it was no longer this worker's. `failed`: the run ended in an unexpected error, which
+    counts towards the failure limit; otherwise (the worker is stopping, the operation did
+    nothing wrong) the try does not count at all."""
+    values: dict[str, Any] = {
+        "state": State.QUEUED,
+        "started_at": None,
+        "worker": None,
+        "worker_backend": None,
+    }
+    if failed:
+        values["failures"] = operations.c.failures + 1
+    else:
+        values["attempts"] = operations.c.attempts - 1
+    result = conn.execute(_owned(op_id, worker).values(values))
     return result.rowcount == 1
 
 

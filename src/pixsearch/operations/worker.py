@@ -21,7 +21,9 @@ from pixsearch.backend import Backend
 from pixsearch.celebs.service import apply_celebs
 from pixsearch.config import Settings
 from pixsearch.db.clock import now_ms
+from pixsearch.db.dialect import Dialect
 from pixsearch.db.engine import writer
+from pixsearch.db.tables import operations
 from pixsearch.images.service import load_existing
 from pixsearch.ingest.pipeline import CaptionEncoder, Pipeline
 from pixsearch.monitoring.logs import CURRENT, LogContext
@@ -29,12 +31,14 @@ from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
 from pixsearch.operations.prepare import PREPARE_COLUMNS, prepare_items
+from pixsearch.operations.presence import Presence
 from pixsearch.vocabulary.operations import CELEB_MODES, Applied, Claimed, Item, Prepared
 from pixsearch.vocabulary.rows import ImageRow
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # an operation that crashes its worker this often fails instead of looping
+MAX_FAILURES = 3  # an operation that raises unexpectedly this often fails instead of looping
+PRESENCE_CHECK_S = 5.0  # how often a worker makes sure its presence session is still open
 OnApplied = Callable[[Applied], None]
 
 
@@ -68,6 +72,12 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = wake if wake is not None else asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._alone: asyncio.Task[None] | None = None  # an isolated operation's task
+        self.presence = (
+            None
+            if backend.dialect.single_process
+            else Presence(engine.url.render_as_string(hide_password=False))
+        )
 
     def wake(self) -> None:
         """Look for work now (a new operation was enqueued in this process)."""
@@ -75,35 +85,60 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and run operations until cancelled."""
+        watch = None
+        if self.presence is not None:
+            await to_thread.run_sync(self.presence.check)
+            watch = asyncio.create_task(self._watch_presence(self.presence))
         try:
             while True:
-                while len(self._running) < self.concurrency:
-                    op = await to_thread.run_sync(self._claim)
-                    if op is None:
-                        break
-                    task = asyncio.create_task(self._run_one(op))
-                    self._running.add(task)
-                    task.add_done_callback(self._done)
+                await self._claim_while_free()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_s)
         finally:
             await cancel_and_wait(self._running, "operation")
+            if watch is not None:
+                watch.cancel()
+            if self.presence is not None:
+                self.presence.close()
+
+    async def _claim_while_free(self) -> None:
+        """Start operations while there is room. An isolated operation (one that was
+        running when its process died) runs alone, so that a death has one suspect."""
+        while len(self._running) < self.concurrency and self._alone is None:
+            op = await to_thread.run_sync(self._claim, bool(self._running))
+            if op is None:
+                return
+            task = asyncio.create_task(self._run_one(op))
+            self._running.add(task)
+            task.add_done_callback(self._done)
+            if op.isolated:
+                self._alone = task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        if task is self._alone:
+            self._alone = None
         self._wake.set()  # a slot is free, and that organisation may have more queued
 
-    def _claim(self) -> Claimed | None:
+    def _claim(self, busy: bool) -> Claimed | None:
+        session_pid = self.presence.pid if self.presence is not None else None
         with self.writer.begin() as conn:
-            return store.claim_next(conn, self.backend.dialect, self.name)
+            return store.claim_next(
+                conn, self.backend.dialect, self.name, session_pid=session_pid, busy=busy
+            )
+
+    async def _watch_presence(self, presence: Presence) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_CHECK_S)
+            await to_thread.run_sync(presence.check)
 
     async def _run_one(self, op: Claimed) -> None:
         # This task's own context: its log lines name the operation and its organisation.
         CURRENT.set(LogContext(op_id=op.id, org=op.org))
         beat = asyncio.create_task(self._heartbeat(op.id))
         try:
-            if op.attempts > MAX_ATTEMPTS:
+            if op.failures >= MAX_FAILURES:
                 await to_thread.run_sync(self._give_up, op)
             else:
                 await self._process(op)
@@ -194,7 +229,7 @@ class Worker:
     def _hand_back(self, op: Claimed) -> None:
         try:
             with self.writer.begin() as conn:
-                if store.release(conn, op.id, self.name, count_attempt=False):
+                if store.release(conn, op.id, self.name, failed=False):
                     log.info("operation %s handed back to the queue (stopping)", op.id)
         except Exception:
             log.exception("could not hand back operation %s; the reaper will", op.id)
@@ -204,7 +239,7 @@ class Worker:
             store.release(conn, op.id, self.name)
 
     def _give_up(self, op: Claimed) -> None:
-        msg = f"internal error: the operation failed {MAX_ATTEMPTS} times; nothing was applied"
+        msg = f"internal error: the operation failed {MAX_FAILURES} times; nothing was applied"
         with self.writer.begin() as conn:
             finished = store.finish(
                 conn,
@@ -258,13 +293,24 @@ async def cancel_and_wait(
         task.print_stack()
 
 
-def recover(engine: sa.Engine) -> int:
-    """At start of a single-process deployment: every running operation runs again."""
+def recover(engine: sa.Engine, dialect: Dialect, max_crashes: int) -> store.Requeued:
+    """At start of a single-process deployment: every running operation was this
+    process's predecessor's, which died; each runs again, alone."""
     with writer(engine).begin() as conn:
-        return store.requeue_running(conn)
+        return store.requeue_orphans(conn, dialect, sa.true(), max_crashes=max_crashes)
 
 
-def requeue_stale(engine: sa.Engine, stale_s: float) -> int:
-    """Put back operations whose worker stopped sending heartbeats."""
+def requeue_orphans(
+    engine: sa.Engine, dialect: Dialect, stale_s: float, max_crashes: int
+) -> store.Requeued:
+    """Put back the operations of workers that died (their presence session ended) or
+    stopped sending heartbeats; one reaper at a time, so a death is blamed only once."""
+    stale_before = now_ms() - int(stale_s * 1000)
+    orphaned = sa.or_(
+        dialect.worker_gone(operations.c.worker_backend),
+        operations.c.heartbeat_at < stale_before,
+    )
     with writer(engine).begin() as conn:
-        return store.requeue_running(conn, stale_before=now_ms() - int(stale_s * 1000))
+        if not dialect.try_lock_reaper(conn):
+            return store.Requeued()
+        return store.requeue_orphans(conn, dialect, orphaned, max_crashes=max_crashes)

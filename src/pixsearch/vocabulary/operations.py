@@ -112,10 +112,13 @@ class Claimed:
     strict: bool
     subset: bool
     lang: str
-    attempts: int
+    attempts: int  # runs started, this one included
     org: str  # the organisation's name, for log lines and per-organisation metrics
     created_at: int  # ms, as every timestamp of `operations`
     started_at: int
+    failures: int = 0  # earlier runs that failed with an unexpected error
+    crashes: int = 0  # process deaths blamed on it
+    isolated: bool = False  # runs alone in its process
 
 
 @dataclass(frozen=True)
