@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
-from tests.e2e.server import cli
+from tests.e2e.server import ServerProcess, cli
 from tests.e2e.webapp import Catalogue, start_catalogue
-from tests.imageserver import ImageServer
+from tests.imageserver import ImageServer, make_jpeg
+from tests.people import photos
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -144,7 +146,7 @@ def test_open_an_image_and_search_similar_ones(page: Any, catalogue: Catalogue) 
     expect(detail.get_by_text("orientation")).to_be_visible()
     person = detail.get_by_role("button", name="Same person")
     expect(person).to_be_disabled()
-    expect(person).to_have_accessible_description(re.compile("face recognition"))
+    expect(person).to_have_accessible_description(re.compile("Needs face identities"))
     image_id = page.url.split("image=")[1]
     detail.get_by_role("button", name="Similar images").click()
     expect(detail).to_be_hidden()
@@ -155,6 +157,58 @@ def test_open_an_image_and_search_similar_ones(page: Any, catalogue: Catalogue) 
     expect(page.get_by_role("dialog")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_same_person_searches_each_face_of_the_picture(
+    page: Any, tmp_path: Path, image_server: ImageServer
+) -> None:
+    """With face identities on, the detail offers one "Same person" search per face; a
+    picture without a face says so."""
+    copies = photos.astronaut_copies()
+    strangers = photos.lfw_faces()
+    pictures = {
+        "astro": copies["original"],
+        "astro-flipped": copies["flipped"],
+        "group": photos.group([strangers[0], copies["original"], strangers[1]]),
+    }
+    for image_id, picture in pictures.items():
+        image_server.add(f"/person/{image_id}.jpg", photos.jpeg(picture))
+    image_server.add("/person/blocks.jpg", make_jpeg(300, 200, 5))  # no face
+    key = cli(tmp_path, "keys", "create", "--org", "people").split()[-1]
+    server = ServerProcess(
+        tmp_path, PIXSEARCH_FACE_DETECTOR="blazeface", PIXSEARCH_FACE_PROCESSES="1"
+    ).start(timeout_s=90)
+    try:
+        body = [
+            {"id": image_id, "src": image_server.url(f"/person/{image_id}.jpg")}
+            for image_id in (*pictures, "blocks")
+        ]
+        answer = httpx.post(
+            server.url + "/imgs",
+            params={"wait": "true"},
+            json=body,
+            headers={"API-Key": key},
+            timeout=180,
+        )
+        assert answer.status_code == 200 and answer.json()["all_good"], answer.text
+        page.goto(server.url + "/?image=blocks")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        detail = page.get_by_role("dialog")
+        person = detail.get_by_role("button", name="Same person")
+        expect(person).to_be_disabled()
+        expect(person).to_have_accessible_description("No face was found in this picture")
+        page.goto(server.url + "/?image=group")
+        faces = detail.get_by_role("button", name=re.compile(r"^Same person \(face \d\)$"))
+        expect(faces).to_have_count(3)
+        page.goto(server.url + "/?image=astro")
+        detail.get_by_role("button", name="Same person").click()
+        expect(page.get_by_label("Formula")).to_have_value("p~astro_1")
+        found = results(page)
+        expect(found).to_have_count(3)  # astro, astro-flipped and her face in the group
+        expect(found.first).to_contain_text("score 1.000")  # the face itself first
+    finally:
+        server.stop()
 
 
 def test_add_images_by_url_and_follow_the_operation(page: Any, catalogue: Catalogue) -> None:

@@ -53,15 +53,31 @@ function closeButton() {
   return h("button", { type: "button", class: "close", onclick: () => go({ image: "" }) }, "Close");
 }
 
+const MAX_FACE_SEARCHES = 6; // a crowd gets buttons for its largest faces only
+
+/** "Same person" searches: one per detected face (largest first, as `faces` is ordered),
+ * or one disabled button saying why there is none. */
+function personSearches(image, identities) {
+  if (!identities.on) return [["Same person", null, `Needs face identities: ${identities.reason}`]];
+  const faces = Array.isArray(image.faces) ? image.faces.slice(0, MAX_FACE_SEARCHES) : [];
+  if (!faces.length) return [["Same person", null, "No face was found in this picture"]];
+  return faces.map((face) => [
+    faces.length > 1 ? `Same person (face ${face.n})` : "Same person",
+    `p~${quote(`${image.image_id}_${face.n}`)}`, // the id and number are one value
+    null,
+  ]);
+}
+
 /** The searches built on this image, each disabled with the reason when it cannot run. */
 function searches(image, health) {
   const reps = health.representations || {};
   const id = quote(image.image_id);
-  const clip = reps.clip_embedding || { on: false, reason: "unknown" };
+  const unknown = { on: false, reason: "unknown" };
+  const visual = reps.image_embedding || unknown; // CLIP, else the classifier's embedding
   const actions = [
-    ["Similar images", `i~${id}`, clip.on ? null : `Needs the image model: ${clip.reason}`],
+    ["Similar images", `i~${id}`, visual.on ? null : `Needs an image model: ${visual.reason}`],
     ["Near duplicates", `i=${id}`, null],
-    ["Same person", `p~${id}_1`, "Needs face recognition, which pixsearch does not have yet"],
+    ...personSearches(image, reps.face_identities || unknown),
   ];
   return h(
     "div",
