@@ -7,6 +7,7 @@ that lock or notify take the engine's `Dialect`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -399,6 +400,14 @@ def get_operation(conn: sa.Connection, org_id: int, op_id: int) -> dict[str, Any
 def is_finished(conn: sa.Connection, op_id: int) -> bool:
     state = conn.execute(sa.select(operations.c.state).where(operations.c.id == op_id)).scalar()
     return state == State.FINISHED
+
+
+def finished_among(conn: sa.Connection, op_ids: Sequence[int]) -> list[int]:
+    """Which of `op_ids` are finished (one query however many are asked about)."""
+    statement = sa.select(operations.c.id).where(
+        operations.c.id.in_(op_ids), operations.c.state == State.FINISHED
+    )
+    return list(conn.execute(statement).scalars())
 
 
 def list_operations(
