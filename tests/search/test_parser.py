@@ -440,6 +440,14 @@ def test_too_long_formula() -> None:
     assert error_of("t~" + "a" * 4095).position == 4096
 
 
+@pytest.mark.parametrize("text", ["i=\x00", "t~red\x00car", "\x00"])
+def test_a_nul_character_is_refused_where_it_is(text: str) -> None:
+    """No stored value holds U+0000 (PostgreSQL cannot), so no filter could match one."""
+    error = error_of(text)
+    assert error.position == text.index("\x00")
+    assert "a NUL character (U+0000)" in error.msg
+
+
 def test_nesting_limit() -> None:
     deep = "(" * MAX_NESTING + "t~car" + ")" * MAX_NESTING
     assert parse(deep) == CAR

@@ -100,6 +100,8 @@ def parse_formula(text: str, *, max_length: int = MAX_LENGTH) -> Node | None:
                 f"at most {max_length} characters",
                 max_length,
             )
+        if "\x00" in text:  # no stored value has one, and PostgreSQL refuses it in text
+            raise Invalid("a NUL character (U+0000)", "no NUL character", text.index("\x00"))
         if not text.strip():
             return None
         tree = parse_tree(text)
