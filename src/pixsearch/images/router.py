@@ -14,17 +14,19 @@ from pixsearch.images.schemas import (
     Accepted,
     BatchDelete,
     BatchImage,
+    DeleteQuery,
     Image,
     ImageBody,
     NewBatchImage,
     NewImageBody,
+    WriteQuery,
     check_image_id,
 )
 from pixsearch.images.writes import Submitter, WriteFlags, batch_items, single_item
 from pixsearch.operations.idempotency import KEY_HEADER, KEY_PATTERN
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers
-from pixsearch.vocabulary.fields import FieldName, Lang
+from pixsearch.vocabulary.fields import FieldName
 from pixsearch.vocabulary.operations import Mode, NewItem
 
 router = APIRouter(tags=["images"])
@@ -50,33 +52,15 @@ IdempotencyKeyHeader = Annotated[
 
 
 async def write_flags(
-    wait: Annotated[bool, Query(description="Answer when the operation has finished.")] = False,
-    urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
-    strict: Annotated[bool, Query(description="Fail on an id conflict.")] = False,
-    subset: Annotated[bool, Query(description="Apply the items that succeed.")] = False,
-    lang: Annotated[Lang, Query(description="Language of generated keywords.")] = "en",
-    idempotency_key: IdempotencyKeyHeader = None,
+    query: Annotated[WriteQuery, Query()], idempotency_key: IdempotencyKeyHeader = None
 ) -> WriteFlags:
-    return WriteFlags(
-        wait=wait,
-        urgent=urgent,
-        strict=strict,
-        subset=subset,
-        lang=lang,
-        idempotency_key=idempotency_key,
-    )
+    return WriteFlags(**query.__dict__, idempotency_key=idempotency_key)
 
 
 async def delete_flags(
-    wait: Annotated[bool, Query(description="Answer when the operation has finished.")] = False,
-    urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
-    strict: Annotated[bool, Query(description="Fail on a missing id.")] = False,
-    subset: Annotated[bool, Query(description="Apply the items that succeed.")] = False,
-    idempotency_key: IdempotencyKeyHeader = None,
+    query: Annotated[DeleteQuery, Query()], idempotency_key: IdempotencyKeyHeader = None
 ) -> WriteFlags:
-    return WriteFlags(
-        wait=wait, urgent=urgent, strict=strict, subset=subset, idempotency_key=idempotency_key
-    )
+    return WriteFlags(**query.__dict__, idempotency_key=idempotency_key)
 
 
 WriteFlagsDep = Annotated[WriteFlags, Depends(write_flags)]
