@@ -17,7 +17,7 @@ from tests.e2e.server import ServerProcess, cli, free_port
 def start_server(data_dir: Path | None = None, *args: str, **env: str) -> tuple[ServerProcess, str]:
     """A running server and an API key for it."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pixsearch-bench-"))
-    key = cli(data_dir, "keys", "create", "--org", "bench").strip().split()[-1]
+    key = cli(data_dir, "keys", "create", "--org", "bench", **env).strip().split()[-1]
     env.setdefault("PIXSEARCH_LOG_LEVEL", "warning")
     return ServerProcess(data_dir, *args, **env).start(), key
 

@@ -11,7 +11,10 @@ With `--against metrics` the same run instead measures the server with PIXSEARCH
 and =off and prints what the metrics cost (goal, issue 14: under 3 %).
 
     python -m bench.writes [--seconds 10] [--connections 8] [--rounds 2] [--workers]
-                           [--against bare|metrics] [--database-url URL]
+                           [--against bare|metrics] [--postgres | --database-url URL]
+
+`--postgres` runs pixsearch on a throwaway PostgreSQL (PIXSEARCH_TEST_POSTGRES_URL's
+server, or a pgserver cluster, as the tests do), a fresh database per measurement.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import astuple, dataclass
 
 from bench.server import BareServer, start_server
 from bench.stats import cpu_seconds, percentiles, rss_mib
 from pixsearch.monitoring.metrics import Metrics
+from tests.postgres import start_cluster
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,26 @@ def load(url: str, key: str, pid: int, label: str, args: argparse.Namespace) -> 
 
 def measure_pixsearch(args: argparse.Namespace, metrics: str = "on") -> Figure:
     """One `pixsearch serve` with PIXSEARCH_METRICS=`metrics` under load."""
-    env = {"PIXSEARCH_METRICS": metrics}
-    if args.database_url:
-        env["PIXSEARCH_DATABASE_URL"] = args.database_url
-    server, key = start_server(None, *([] if args.workers else ["--no-workers"]), **env)
-    assert server.process is not None
-    workers = "in-process workers running" if args.workers else "serve --no-workers"
-    try:
-        return load(server.url, key, server.pid, f"pixsearch ({workers}, metrics {metrics})", args)
-    finally:
-        server.stop()
+    with database(args) as url:
+        env = {"PIXSEARCH_METRICS": metrics, **({"PIXSEARCH_DATABASE_URL": url} if url else {})}
+        server, key = start_server(None, *([] if args.workers else ["--no-workers"]), **env)
+        engine = "PostgreSQL" if url and url.startswith("postgres") else "SQLite"
+        workers = "in-process workers running" if args.workers else "serve --no-workers"
+        label = f"pixsearch ({engine}, {workers}, metrics {metrics})"
+        try:
+            return load(server.url, key, server.pid, label, args)
+        finally:
+            server.stop()
+
+
+@contextmanager
+def database(args: argparse.Namespace) -> Iterator[str | None]:
+    """The database URL of one measurement (None: the server's own SQLite file)."""
+    if args.cluster is None:
+        yield args.database_url
+        return
+    with args.cluster.database() as url:
+        yield url
 
 
 def measure_bare(args: argparse.Namespace) -> Figure:
@@ -174,11 +190,16 @@ def main() -> None:
     parser.add_argument("--against", choices=("bare", "metrics"), default="bare")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each")
     parser.add_argument("--database-url", help="PostgreSQL, say (default: SQLite)")
+    parser.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL")
     args = parser.parse_args()
-    if args.against == "bare":
-        against_bare(args)
-    else:
-        against_metrics(args)
+    with ExitStack() as stack:
+        args.cluster = stack.enter_context(start_cluster()) if args.postgres else None
+        if args.postgres and args.cluster is None:
+            parser.error("no PostgreSQL: install pgserver or set PIXSEARCH_TEST_POSTGRES_URL")
+        if args.against == "bare":
+            against_bare(args)
+        else:
+            against_metrics(args)
 
 
 if __name__ == "__main__":
