@@ -24,10 +24,12 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import astuple, dataclass
+from pathlib import Path
 
 from bench.server import BareServer, start_server
 from bench.stats import cpu_seconds, percentiles, rss_mib
@@ -72,9 +74,10 @@ def load(url: str, key: str, pid: int, label: str, args: argparse.Namespace) -> 
 
 def measure_pixsearch(args: argparse.Namespace, metrics: str = "on") -> Figure:
     """One `pixsearch serve` with PIXSEARCH_METRICS=`metrics` under load."""
-    with database(args) as url:
+    with tempfile.TemporaryDirectory(prefix="pixsearch-writes-") as data, database(args) as url:
         env = {"PIXSEARCH_METRICS": metrics, **({"PIXSEARCH_DATABASE_URL": url} if url else {})}
-        server, key = start_server(None, *([] if args.workers else ["--no-workers"]), **env)
+        flags = [] if args.workers else ["--no-workers"]
+        server, key = start_server(Path(data), *flags, **env)
         engine = "PostgreSQL" if url and url.startswith("postgres") else "SQLite"
         workers = "in-process workers running" if args.workers else "serve --no-workers"
         label = f"pixsearch ({engine}, {workers}, metrics {metrics})"
