@@ -10,8 +10,8 @@ from pydantic import AfterValidator
 
 from pixsearch.celebs import service
 from pixsearch.celebs.schemas import Celeb, CelebBody, check_name
-from pixsearch.deps import OrgDep, ReadConnDep, SubmitterDep
-from pixsearch.images.router import WRITE_ANSWERS, DeleteFlagsDep, WriteFlagsDep, write_answer
+from pixsearch.deps import OrgDep, ReadConnDep
+from pixsearch.images.router import WRITE_ANSWERS, DeleteDep, WriteDep, write_answer
 from pixsearch.schemas import error_answers
 from pixsearch.vocabulary.operations import Mode, NewItem
 
@@ -27,24 +27,18 @@ def person(name: str, body: CelebBody | None) -> list[NewItem]:
 
 
 @router.post("/celebs/{name}", responses=WRITE_ANSWERS, summary="Register or extend a person")
-async def add_celeb(
-    name: NamePath, body: CelebBody, org: OrgDep, submitter: SubmitterDep, flags: WriteFlagsDep
-) -> Response:
-    return await write_answer(submitter, org.id, Mode.CEL_ADD, person(name, body), flags)
+async def add_celeb(name: NamePath, body: CelebBody, write: WriteDep) -> Response:
+    return await write_answer(write, Mode.CEL_ADD, person(name, body))
 
 
 @router.put("/celebs/{name}", responses=WRITE_ANSWERS, summary="Replace a person's faces")
-async def replace_celeb(
-    name: NamePath, body: CelebBody, org: OrgDep, submitter: SubmitterDep, flags: WriteFlagsDep
-) -> Response:
-    return await write_answer(submitter, org.id, Mode.CEL_PUT, person(name, body), flags)
+async def replace_celeb(name: NamePath, body: CelebBody, write: WriteDep) -> Response:
+    return await write_answer(write, Mode.CEL_PUT, person(name, body))
 
 
 @router.delete("/celebs/{name}", responses=WRITE_ANSWERS, summary="Remove a person")
-async def delete_celeb(
-    name: NamePath, org: OrgDep, submitter: SubmitterDep, flags: DeleteFlagsDep
-) -> Response:
-    return await write_answer(submitter, org.id, Mode.CEL_DEL, person(name, None), flags)
+async def delete_celeb(name: NamePath, write: DeleteDep) -> Response:
+    return await write_answer(write, Mode.CEL_DEL, person(name, None))
 
 
 @router.get(

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
 
-from pixsearch.deps import OrgDep, ReadConnDep, SettingsDep, SubmitterDep
+from pixsearch.deps import OrgDep, ReadConnDep, SettingsDep, submitter_of
 from pixsearch.images import service
 from pixsearch.images.schemas import (
     Accepted,
     BatchDelete,
     BatchImage,
+    DeleteQuery,
     Image,
     ImageBody,
     NewBatchImage,
     NewImageBody,
+    WriteQuery,
     check_image_id,
 )
-from pixsearch.images.writes import Submitter, WriteFlags, batch_items, single_item
+from pixsearch.images.writes import Write, WriteFlags, batch_items, single_item
 from pixsearch.operations.idempotency import KEY_HEADER, KEY_PATTERN
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers
-from pixsearch.vocabulary.fields import FieldName, Lang
+from pixsearch.vocabulary.fields import FieldName
 from pixsearch.vocabulary.operations import Mode, NewItem
 
 router = APIRouter(tags=["images"])
@@ -49,142 +51,82 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-async def write_flags(
-    wait: Annotated[bool, Query(description="Answer when the operation has finished.")] = False,
-    urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
-    strict: Annotated[bool, Query(description="Fail on an id conflict.")] = False,
-    subset: Annotated[bool, Query(description="Apply the items that succeed.")] = False,
-    lang: Annotated[Lang, Query(description="Language of generated keywords.")] = "en",
+async def write_request(
+    request: Request,
+    org: OrgDep,
+    query: Annotated[WriteQuery, Query()],
     idempotency_key: IdempotencyKeyHeader = None,
-) -> WriteFlags:
-    return WriteFlags(
-        wait=wait,
-        urgent=urgent,
-        strict=strict,
-        subset=subset,
-        lang=lang,
-        idempotency_key=idempotency_key,
-    )
+) -> Write:
+    flags = WriteFlags(**query.__dict__, idempotency_key=idempotency_key)
+    return Write(org.id, flags, submitter_of(request))
 
 
-async def delete_flags(
-    wait: Annotated[bool, Query(description="Answer when the operation has finished.")] = False,
-    urgent: Annotated[bool, Query(description="Run before every non-urgent operation.")] = False,
-    strict: Annotated[bool, Query(description="Fail on a missing id.")] = False,
-    subset: Annotated[bool, Query(description="Apply the items that succeed.")] = False,
+async def delete_request(
+    request: Request,
+    org: OrgDep,
+    query: Annotated[DeleteQuery, Query()],
     idempotency_key: IdempotencyKeyHeader = None,
-) -> WriteFlags:
-    return WriteFlags(
-        wait=wait, urgent=urgent, strict=strict, subset=subset, idempotency_key=idempotency_key
-    )
+) -> Write:
+    flags = WriteFlags(**query.__dict__, idempotency_key=idempotency_key)
+    return Write(org.id, flags, submitter_of(request))
 
 
-WriteFlagsDep = Annotated[WriteFlags, Depends(write_flags)]
-DeleteFlagsDep = Annotated[WriteFlags, Depends(delete_flags)]
+WriteDep = Annotated[Write, Depends(write_request)]
+DeleteDep = Annotated[Write, Depends(delete_request)]
 
 
-async def write_answer(
-    submitter: Submitter, org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags
-) -> Response:
-    answer = await submitter.submit(org_id, mode, items, flags)
+async def write_answer(write: Write, mode: Mode, items: list[NewItem]) -> Response:
+    answer = await write.submit(mode, items)
     status = 202 if isinstance(answer, Accepted) else 200
     return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
 
 @router.post("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Add an image")
-async def add_image(
-    image_id: ImageIdPath,
-    body: NewImageBody,
-    org: OrgDep,
-    submitter: SubmitterDep,
-    flags: WriteFlagsDep,
-) -> Response:
-    return await write_answer(
-        submitter, org.id, Mode.ADD, single_item(Mode.ADD, image_id, body), flags
-    )
+async def add_image(image_id: ImageIdPath, body: NewImageBody, write: WriteDep) -> Response:
+    return await write_answer(write, Mode.ADD, single_item(Mode.ADD, image_id, body))
 
 
 @router.post("/imgs", responses=WRITE_ANSWERS, summary="Add images")
-async def add_images(
-    body: list[NewBatchImage],
-    org: OrgDep,
-    submitter: SubmitterDep,
-    settings: SettingsDep,
-    flags: WriteFlagsDep,
-) -> Response:
+async def add_images(body: list[NewBatchImage], write: WriteDep, settings: SettingsDep) -> Response:
     items = batch_items(Mode.ADD, body, settings.max_items)
-    return await write_answer(submitter, org.id, Mode.ADD, items, flags)
+    return await write_answer(write, Mode.ADD, items)
 
 
 @router.put("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Replace an image")
-async def replace_image(
-    image_id: ImageIdPath,
-    body: NewImageBody,
-    org: OrgDep,
-    submitter: SubmitterDep,
-    flags: WriteFlagsDep,
-) -> Response:
-    return await write_answer(
-        submitter, org.id, Mode.PUT, single_item(Mode.PUT, image_id, body), flags
-    )
+async def replace_image(image_id: ImageIdPath, body: NewImageBody, write: WriteDep) -> Response:
+    return await write_answer(write, Mode.PUT, single_item(Mode.PUT, image_id, body))
 
 
 @router.put("/imgs", responses=WRITE_ANSWERS, summary="Replace images")
 async def replace_images(
-    body: list[NewBatchImage],
-    org: OrgDep,
-    submitter: SubmitterDep,
-    settings: SettingsDep,
-    flags: WriteFlagsDep,
+    body: list[NewBatchImage], write: WriteDep, settings: SettingsDep
 ) -> Response:
     items = batch_items(Mode.PUT, body, settings.max_items)
-    return await write_answer(submitter, org.id, Mode.PUT, items, flags)
+    return await write_answer(write, Mode.PUT, items)
 
 
 @router.patch("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Update an image")
-async def update_image(
-    image_id: ImageIdPath,
-    body: ImageBody,
-    org: OrgDep,
-    submitter: SubmitterDep,
-    flags: WriteFlagsDep,
-) -> Response:
-    return await write_answer(
-        submitter, org.id, Mode.PATCH, single_item(Mode.PATCH, image_id, body), flags
-    )
+async def update_image(image_id: ImageIdPath, body: ImageBody, write: WriteDep) -> Response:
+    return await write_answer(write, Mode.PATCH, single_item(Mode.PATCH, image_id, body))
 
 
 @router.patch("/imgs", responses=WRITE_ANSWERS, summary="Update images")
-async def update_images(
-    body: list[BatchImage],
-    org: OrgDep,
-    submitter: SubmitterDep,
-    settings: SettingsDep,
-    flags: WriteFlagsDep,
-) -> Response:
+async def update_images(body: list[BatchImage], write: WriteDep, settings: SettingsDep) -> Response:
     items = batch_items(Mode.PATCH, body, settings.max_items)
-    return await write_answer(submitter, org.id, Mode.PATCH, items, flags)
+    return await write_answer(write, Mode.PATCH, items)
 
 
 @router.delete("/imgs/{image_id}", responses=WRITE_ANSWERS, summary="Delete an image")
-async def delete_image(
-    image_id: ImageIdPath, org: OrgDep, submitter: SubmitterDep, flags: DeleteFlagsDep
-) -> Response:
-    return await write_answer(
-        submitter, org.id, Mode.DEL, single_item(Mode.DEL, image_id, None), flags
-    )
+async def delete_image(image_id: ImageIdPath, write: DeleteDep) -> Response:
+    return await write_answer(write, Mode.DEL, single_item(Mode.DEL, image_id, None))
 
 
 @router.delete("/imgs", responses=WRITE_ANSWERS, summary="Delete images")
 async def delete_images(
-    body: Annotated[list[BatchDelete], Body()],
-    org: OrgDep,
-    submitter: SubmitterDep,
-    settings: SettingsDep,
-    flags: DeleteFlagsDep,
+    body: Annotated[list[BatchDelete], Body()], write: DeleteDep, settings: SettingsDep
 ) -> Response:
     items = batch_items(Mode.DEL, body, settings.max_items)
-    return await write_answer(submitter, org.id, Mode.DEL, items, flags)
+    return await write_answer(write, Mode.DEL, items)
 
 
 @router.get(

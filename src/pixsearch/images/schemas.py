@@ -17,6 +17,8 @@ from pydantic import (
     StrictStr,
 )
 
+from pixsearch.vocabulary.fields import Lang
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LOOSE_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 
@@ -145,6 +147,23 @@ class BatchDelete(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: ImageId = Field(description="The id of the image to delete.")
+
+
+class DeleteQuery(BaseModel):
+    """The query parameters of a delete (section 4), validated as one model: one pass per
+    request instead of one per parameter."""
+
+    wait: bool = Field(False, description="Answer when the operation has finished.")
+    urgent: bool = Field(False, description="Run before every non-urgent operation.")
+    strict: bool = Field(False, description="Fail on a missing id.")
+    subset: bool = Field(False, description="Apply the items that succeed.")
+
+
+class WriteQuery(DeleteQuery):
+    """The query parameters of an add, replace or update (section 4)."""
+
+    strict: bool = Field(False, description="Fail on an id conflict.")
+    lang: Lang = Field("en", description="Language of generated keywords.")
 
 
 class Accepted(BaseModel):

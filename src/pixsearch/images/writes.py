@@ -112,6 +112,20 @@ class Submitter:
         return Accepted(operation_id=op_id, n_total=len(items), msg=ACCEPTED_MSG[mode])
 
 
+@dataclass(frozen=True)
+class Write:
+    """What a write endpoint needs, as one dependency rather than three (each costs FastAPI
+    about 25 us of CPU per request): the caller's organisation, the request's flags, and
+    the submitter."""
+
+    org_id: int
+    flags: WriteFlags
+    submitter: Submitter
+
+    async def submit(self, mode: Mode, items: list[NewItem]) -> Operation | Accepted:
+        return await self.submitter.submit(self.org_id, mode, items, self.flags)
+
+
 def new_operation(
     org_id: int, mode: Mode, items: list[NewItem], flags: WriteFlags, key_retention_ms: int
 ) -> NewOperation:

@@ -1,7 +1,14 @@
 """Group commit for enqueues: one thread writes every pending operation in one transaction.
 
 Under load many requests enqueue at once; committing them together pays one BEGIN, one
-write lock and one COMMIT for all of them, and spares each request a thread-pool hop.
+write lock and one COMMIT for all of them, and spares each request a thread-pool hop. The
+requests of one turn of the event loop reach the thread as one list: one wake-up of the
+thread per turn, not per request. A
+request is answered only after the commit that holds its operation, so an accepted write
+survives a crash of the process (tests/e2e/test_write_durability.py). The thread keeps
+one connection between groups: checking one out of the pool and resetting it on return
+cost more Python than a small group's inserts, and every line of Python here holds the
+GIL that the event loop answering requests needs.
 """
 
 from __future__ import annotations
@@ -41,7 +48,10 @@ class Enqueuer:
         self.engine = writer(engine)
         self.dialect = dialect
         self.metrics = metrics
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
+        # Per event loop, the requests of its current turn, not yet handed to the thread.
+        self._turns: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        self._conn: sa.Connection | None = None  # the thread's own, between groups
         self._thread = threading.Thread(target=self._run, name="pixsearch-enqueuer", daemon=True)
         self._thread.start()
 
@@ -51,31 +61,46 @@ class Enqueuer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         context = current_context()
-        self._queue.put(_Pending(operation, future, loop, context.org if context else None))
+        self._hand_over(_Pending(operation, future, loop, context.org if context else None))
         op_id = await future
-        log.info(
-            "operation %d enqueued",
-            op_id,
-            extra={
-                "op_id": op_id,
-                "method": operation.method,
-                "mode": operation.mode,
-                "items": len(operation.items),
-                "urgent": operation.urgent,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "operation %d enqueued",
+                op_id,
+                extra={
+                    "op_id": op_id,
+                    "method": operation.method,
+                    "mode": operation.mode,
+                    "items": len(operation.items),
+                    "urgent": operation.urgent,
+                },
+            )
         return op_id
+
+    def _hand_over(self, pending: _Pending) -> None:
+        """Add `pending` to its loop's turn; the first of a turn schedules the hand-over,
+        which runs once the requests already under way have had their turn too."""
+        turn = self._turns.get(pending.loop)
+        if turn is None:
+            turn = self._turns[pending.loop] = []
+            pending.loop.call_soon(self._end_turn, pending.loop)
+        turn.append(pending)
+
+    def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(self._turns.pop(loop))
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._drop_connection()
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            group = [first]
+            group = list(first)
             while len(group) < MAX_GROUP:
                 try:
                     more = self._queue.get_nowait()
@@ -84,15 +109,30 @@ class Enqueuer:
                 if more is None:
                     self._queue.put(None)  # finish this group, then stop
                     break
-                group.append(more)
-            self._write(group)
+                group.extend(more)
+            for start in range(0, len(group), MAX_GROUP):
+                self._write(group[start : start + MAX_GROUP])
+
+    def _connection(self) -> sa.Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """Give the connection back after an error (the next group takes a fresh one: a
+        PostgreSQL restart, say, leaves this one dead) or at the end."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
 
     def _write(self, group: list[_Pending], *, retry: bool = True) -> None:
         try:
-            with self.engine.begin() as conn:
+            conn = self._connection()
+            with conn.begin():
                 operations = [pending.operation for pending in group]
                 ids = enqueue_idempotent(conn, self.dialect, operations)
         except Exception as error:
+            self._drop_connection()
             if len(group) > 1:
                 # One bad write must not fail its neighbours: retry each on its own.
                 for pending in group:

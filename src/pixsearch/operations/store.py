@@ -76,8 +76,11 @@ def enqueue_many(conn: sa.Connection, dialect: Dialect, new: list[NewOperation])
     ]
     if items:
         conn.execute(sa.insert(operation_items), items)
-    for op_id in ids:
-        dialect.notify(conn, QUEUE_CHANNEL, str(op_id))
+    if ids:
+        # One notification wakes every listener: once per transaction, not per operation
+        # (a statement each, most of a group's cost on PostgreSQL). The payload, the
+        # newest id, is informational.
+        dialect.notify(conn, QUEUE_CHANNEL, str(ids[-1]))
     return ids
 
 
