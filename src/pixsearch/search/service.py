@@ -35,7 +35,7 @@ from pixsearch.errors import InvalidInput
 from pixsearch.images.service import render_image
 from pixsearch.index.colors import Lab, nearest
 from pixsearch.index.embeddings import image_vector
-from pixsearch.index.terms import list_facet
+from pixsearch.index.terms import list_facet, list_facet_of_pks
 from pixsearch.index.vectors import Key, Matches
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
@@ -272,16 +272,24 @@ def count_where(conn: sa.Connection, where: Condition) -> int:
 
 
 def count_facets(
-    conn: sa.Connection, dialect: Dialect, org_id: int, where: Condition, params: SearchParams
+    conn: sa.Connection,
+    dialect: Dialect,
+    org_id: int,
+    where: Condition,
+    params: SearchParams,
+    pks: NDArray[np.int64] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The top `facet_limit` values of each facet among the hits.
+    """The top `facet_limit` values of each facet among the hits (`where`, or the
+    ranked hits' `pks`, which `where` then says too).
 
     Most frequent first, then alphabetically ignoring case (and accents, for the lists,
     whose spellings of one folded value count together and show the first spelling).
     """
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in dict.fromkeys(params.facets):
-        if name in TERM_FIELDS:
+        if name in TERM_FIELDS and pks is not None:
+            statement = list_facet_of_pks(org_id, name, pks, dialect)
+        elif name in TERM_FIELDS:
             statement = list_facet(org_id, name, where)
         else:
             statement = scalar_facet(dialect, name, where)
@@ -323,7 +331,7 @@ def search_ranked(
     facets = {}
     if params.facets:  # the hits as SQL only when needed: a million pks take a while
         where = scoped(org_id, dialect.pk_set_condition(images.c.id, hits.pks))
-        facets = count_facets(conn, dialect, org_id, where, params)
+        facets = count_facets(conn, dialect, org_id, where, params, hits.pks)
     return Page(results, count, facets)
 
 

@@ -1,0 +1,66 @@
+"""PostgreSQL indexes for facets, folded equality and date order
+
+Revision ID: 0008_pgfacets
+Revises: 0007
+
+Every index is PostgreSQL-only (SQLite has neither hash nor INCLUDE indexes, and its
+search plans are its own), so none is in `db.tables`:
+
+- `ix_image_terms_facet` (image_pk, field, value_norm) INCLUDE (org_id, value): the list
+  facets of a set of hit pks read their terms by an index-only scan, one descent per hit,
+  instead of a sequential scan of the organisation's terms (or a table row per term).
+- `ix_images_fold_<field>`, one per label field: hash indexes on `pixsearch_fold(field)`
+  (IMMUTABLE since 0002), so that `city=paris` is an index lookup, not a scan of the
+  organisation that folds every row. Hash, because a folded label may be longer than a
+  B-tree entry can be, and only equality is asked of it; NULLs are not indexed.
+- `ix_images_org_date` (org_id, date, id): `sort_by=date` pages walk it in order.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0008_pgfacets"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+# The label fields of pixsearch.vocabulary.fields.LABEL_FIELDS, frozen with this revision.
+LABEL_FIELDS = (
+    "status",
+    "location",
+    "city",
+    "country",
+    "event",
+    "author",
+    "provider",
+    "shot",
+    "scene",
+    "technique",
+    "medium",
+)
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        "CREATE INDEX ix_image_terms_facet ON image_terms (image_pk, field, value_norm) "
+        "INCLUDE (org_id, value)"
+    )
+    for field in LABEL_FIELDS:
+        op.execute(
+            f"CREATE INDEX ix_images_fold_{field} ON images USING hash (pixsearch_fold({field}))"
+        )
+    op.execute("CREATE INDEX ix_images_org_date ON images (org_id, date, id)")
+    op.execute("ANALYZE images")
+    op.execute("ANALYZE image_terms")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("DROP INDEX ix_images_org_date")
+    for field in LABEL_FIELDS:
+        op.execute(f"DROP INDEX ix_images_fold_{field}")
+    op.execute("DROP INDEX ix_image_terms_facet")
