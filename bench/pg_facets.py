@@ -112,11 +112,11 @@ def copy_chunk(
         for pk, _, field, value, norm in rows["image_terms"]:
             if pk <= last:
                 copy.write_row((pk + offset, org, field, value, norm))
-    with cursor.copy("COPY images_fts (rowid, document) FROM STDIN") as copy:
+    with cursor.copy("COPY images_fts (rowid, org_id, document) FROM STDIN") as copy:
         for pk, title, keywords, labels in rows["images_fts"]:
             if pk <= last:
                 columns = (title, "", "", "", keywords, labels)
-                copy.write_row((pk + offset, tsvector_text(columns)))
+                copy.write_row((pk + offset, org, tsvector_text(columns)))
 
 
 @contextmanager
@@ -211,8 +211,8 @@ def of_page(page: Page) -> Answer:
 FLOOR_TEXT = """
 WITH hits AS (
   SELECT f.rowid AS pk, ts_rank_cd(%(w)s::real[], f.document, q) AS rank
-  FROM images_fts f JOIN images i ON i.id = f.rowid, CAST(%(word)s AS tsquery) q
-  WHERE f.document @@ q AND i.org_id = 1
+  FROM images_fts f, CAST(%(word)s AS tsquery) q
+  WHERE f.document @@ q AND f.org_id = 1
 )
 SELECT (SELECT count(*) FROM hits),
   (SELECT array_agg(i.image_id ORDER BY h.rank DESC, h.pk)

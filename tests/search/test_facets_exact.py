@@ -25,7 +25,13 @@ from pixsearch.backend import open_backend
 from pixsearch.db.tables import images
 from pixsearch.search.compiler import compile_filter
 from pixsearch.search.parser import parse_formula
-from pixsearch.search.service import Searcher, SearchParams, scoped, search_images
+from pixsearch.search.service import (
+    Searcher,
+    SearchParams,
+    scoped,
+    search_images,
+    sort_columns,
+)
 from pixsearch.vocabulary.text import fold, folded_words
 from tests.search.conftest import add_images
 
@@ -231,19 +237,33 @@ def test_folded_equality_reads_an_index_on_postgres(
     assert f"ix_images_fold_{field}" in plan, plan
 
 
-def test_date_order_reads_an_index_on_postgres(
-    catalogue: tuple[sa.Engine, dict[int, list[Row]]],
+@pytest.mark.parametrize(
+    ("sort_by", "descending", "index"),
+    [
+        ("date", False, "ix_images_org_date"),
+        ("date", True, "ix_images_org_date_desc"),
+        ("created_at", True, "ix_images_org_created_desc"),
+    ],
+)
+def test_sorted_pages_walk_an_index_on_postgres(
+    catalogue: tuple[sa.Engine, dict[int, list[Row]]], sort_by: str, descending: bool, index: str
 ) -> None:
+    """The page of a filter sorted by a field, in search's own order (missing last)."""
     engine, _ = catalogue
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plans")
+    formula = parse_formula("d>=2018-01-01")
+    assert formula is not None
+    backend = open_backend(engine)
     statement = (
         sa.select(images.c.id)
-        .where(images.c.org_id == 1, images.c.date >= "2018-01-01")
-        .order_by(images.c.date.asc().nulls_last(), images.c.id.asc())
+        .where(scoped(1, compile_filter(formula, 1)))
+        .order_by(*sort_columns(backend.dialect, sort_by, descending))
         .limit(10)
     )
+    backend.close()
     with engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
+        conn.exec_driver_sql("SET enable_sort = off")
         plan = explain(conn, statement)
-    assert "ix_images_org_date" in plan, plan
+    assert index in plan and "Sort" not in plan, plan

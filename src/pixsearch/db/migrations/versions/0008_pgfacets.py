@@ -13,7 +13,15 @@ search plans are its own), so none is in `db.tables`:
   (IMMUTABLE since 0002), so that `city=paris` is an index lookup, not a scan of the
   organisation that folds every row. Hash, because a folded label may be longer than a
   B-tree entry can be, and only equality is asked of it; NULLs are not indexed.
-- `ix_images_org_date` (org_id, date, id): `sort_by=date` pages walk it in order.
+- `ix_images_org_date` (org_id, date, id) and `ix_images_org_date_desc` (org_id, date
+  DESC NULLS LAST, id DESC): a `sort_by=date` page walks one in order (missing dates
+  last either way, as search sorts them) and stops after `limit` hits, instead of
+  sorting every hit; `ix_images_org_created_desc` does the same for the default order,
+  newest first (`ix_images_org_created` read backwards puts NULLs first, so the planner
+  cannot use it for NULLS LAST).
+
+And `images_fts` gets its image's `org_id` (filled from `images`), so that full-text
+ranking need not join the image rows to keep to one organisation.
 """
 
 from __future__ import annotations
@@ -44,6 +52,9 @@ LABEL_FIELDS = (
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("ALTER TABLE images_fts ADD COLUMN org_id integer")
+    op.execute("UPDATE images_fts f SET org_id = i.org_id FROM images i WHERE i.id = f.rowid")
+    op.execute("ALTER TABLE images_fts ALTER COLUMN org_id SET NOT NULL")
     op.execute(
         "CREATE INDEX ix_image_terms_facet ON image_terms (image_pk, field, value_norm) "
         "INCLUDE (org_id, value)"
@@ -53,6 +64,13 @@ def upgrade() -> None:
             f"CREATE INDEX ix_images_fold_{field} ON images USING hash (pixsearch_fold({field}))"
         )
     op.execute("CREATE INDEX ix_images_org_date ON images (org_id, date, id)")
+    op.execute(
+        "CREATE INDEX ix_images_org_date_desc ON images (org_id, date DESC NULLS LAST, id DESC)"
+    )
+    op.execute(
+        "CREATE INDEX ix_images_org_created_desc ON images "
+        "(org_id, created_at DESC NULLS LAST, id DESC)"
+    )
     op.execute("ANALYZE images")
     op.execute("ANALYZE image_terms")
 
@@ -60,7 +78,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP INDEX ix_images_org_date")
+    for index in ("ix_images_org_created_desc", "ix_images_org_date_desc", "ix_images_org_date"):
+        op.execute(f"DROP INDEX {index}")
     for field in LABEL_FIELDS:
         op.execute(f"DROP INDEX ix_images_fold_{field}")
     op.execute("DROP INDEX ix_image_terms_facet")
+    op.execute("ALTER TABLE images_fts DROP COLUMN org_id")
