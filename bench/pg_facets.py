@@ -84,12 +84,13 @@ def populate(engine: sa.Engine, size: int, seed: int = 0) -> None:
             "INSERT INTO organisations (id, name, created_at) "
             "VALUES (1, 'bench', 0), (2, 'other', 0)"
         )
+        first: dict[str, list[tuple[Any, ...]]] = {}
         for start in range(0, size, CHUNK):
             rows = Collected()
             insert_chunk(rows, rng, centers, start, min(CHUNK, size - start), "none")
             copy_chunk(cursor, rows.rows, offset=0, org=1)
-            if start == 0:
-                copy_chunk(cursor, rows.rows, offset=size, org=2, share=0.1)
+            first = first or rows.rows
+        copy_chunk(cursor, first, offset=size, org=2, share=0.1)  # pks grow, as apply's do
         raw.commit()
     finally:
         raw.close()

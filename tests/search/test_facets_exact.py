@@ -11,6 +11,7 @@ once. On PostgreSQL, the plans of folded equality and of the date order use thei
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -242,13 +243,14 @@ def test_folded_equality_reads_an_index_on_postgres(
     [
         ("date", False, "ix_images_org_date"),
         ("date", True, "ix_images_org_date_desc"),
-        ("created_at", True, "ix_images_org_created_desc"),
+        ("created_at", True, "ix_images_org_created"),
     ],
 )
 def test_sorted_pages_walk_an_index_on_postgres(
     catalogue: tuple[sa.Engine, dict[int, list[Row]]], sort_by: str, descending: bool, index: str
 ) -> None:
-    """The page of a filter sorted by a field, in search's own order (missing last)."""
+    """The page of a filter sorted by a field, in search's own order (missing last),
+    walks an index and stops."""
     engine, _ = catalogue
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plans")
@@ -266,4 +268,7 @@ def test_sorted_pages_walk_an_index_on_postgres(
         conn.exec_driver_sql("SET enable_seqscan = off")
         conn.exec_driver_sql("SET enable_sort = off")
         plan = explain(conn, statement)
-    assert index in plan and "Sort" not in plan, plan
+    # No sort of every hit: an incremental sort (of the pk ties within one created_at)
+    # stops with the page.
+    full_sorts = re.findall(r"^\s*(?:->\s+)?Sort\s+\(", plan, re.MULTILINE)
+    assert index in plan and not full_sorts, plan

@@ -258,10 +258,14 @@ def scoped(org_id: int, condition: Condition | None) -> Condition:
 def sort_columns(dialect: Dialect, name: str, descending: bool) -> list[sa.ColumnElement[Any]]:
     """ORDER BY a field (missing values last), then the pk, in one direction."""
     column: sa.ColumnElement[Any] = images.c[name]
+    nullable = bool(images.c[name].nullable)
     if name in TEXT_SORT_FIELDS:
         column = dialect.ignoring_case(column)
     if descending:
-        return [column.desc().nulls_last(), images.c.id.desc()]
+        # Without NULLS LAST where there are no NULLs: PostgreSQL then walks an ascending
+        # index backwards (created_at, the default order, has one).
+        first = column.desc().nulls_last() if nullable else column.desc()
+        return [first, images.c.id.desc()]
     return [column.asc().nulls_last(), images.c.id.asc()]
 
 

@@ -16,9 +16,8 @@ search plans are its own), so none is in `db.tables`:
 - `ix_images_org_date` (org_id, date, id) and `ix_images_org_date_desc` (org_id, date
   DESC NULLS LAST, id DESC): a `sort_by=date` page walks one in order (missing dates
   last either way, as search sorts them) and stops after `limit` hits, instead of
-  sorting every hit; `ix_images_org_created_desc` does the same for the default order,
-  newest first (`ix_images_org_created` read backwards puts NULLs first, so the planner
-  cannot use it for NULLS LAST).
+  sorting every hit. (The default order, newest first, walks `ix_images_org_created`
+  backwards: `created_at` has no NULLs, so search asks for no NULLS LAST there.)
 
 And `images_fts` gets its image's `org_id` (filled from `images`), so that full-text
 ranking need not join the image rows to keep to one organisation.
@@ -67,10 +66,6 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX ix_images_org_date_desc ON images (org_id, date DESC NULLS LAST, id DESC)"
     )
-    op.execute(
-        "CREATE INDEX ix_images_org_created_desc ON images "
-        "(org_id, created_at DESC NULLS LAST, id DESC)"
-    )
     op.execute("ANALYZE images")
     op.execute("ANALYZE image_terms")
 
@@ -78,7 +73,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for index in ("ix_images_org_created_desc", "ix_images_org_date_desc", "ix_images_org_date"):
+    for index in ("ix_images_org_date_desc", "ix_images_org_date"):
         op.execute(f"DROP INDEX {index}")
     for field in LABEL_FIELDS:
         op.execute(f"DROP INDEX ix_images_fold_{field}")
