@@ -98,9 +98,9 @@ def count_terms(
 
     An image counts once per folded value. `replace_terms` writes each exact value of an
     image once, so a group of one spelling has one row per image and `count(*)` is exact;
-    only a group of several spellings (`Café`, `cafe`) needs a distinct count, which is
-    then counted by the (org_id, field, value_norm, image_pk) index. This keeps the
-    common case free of the sort that `count(DISTINCT image_pk)` makes of every row.
+    only a group of several spellings (`Café`, `cafe`) is recounted, distinctly, from the
+    rows of that value alone. This keeps the common case free of the sort that
+    `count(DISTINCT image_pk)` makes of every row (72k rows, on disk, for 21k hits).
     """
     terms = image_terms.alias("terms")
     groups = (
