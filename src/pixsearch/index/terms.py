@@ -87,7 +87,7 @@ def list_facet_of_pks(
     org_id: int, name: str, pks: Sequence[int] | NDArray[np.int64], dialect: Dialect
 ) -> sa.Select[Any]:
     """The same facet over the organisation's images of `pks` (ranked hits): the terms
-    are read by pk (an index-only scan on PostgreSQL), with no lookup of the image rows."""
+    are read by pk (`ix_image_terms_image`), with no lookup of the image rows."""
     return count_terms(org_id, name, lambda column: dialect.pk_set_condition(column, pks))
 
 

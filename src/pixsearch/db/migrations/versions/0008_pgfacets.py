@@ -1,14 +1,11 @@
-"""PostgreSQL indexes for facets, folded equality and date order
+"""PostgreSQL: full-text rows carry their organisation; indexes for folded equality and dates
 
 Revision ID: 0008_pgfacets
 Revises: 0007
 
-Every index is PostgreSQL-only (SQLite has neither hash nor INCLUDE indexes, and its
-search plans are its own), so none is in `db.tables`:
+Every index is PostgreSQL-only (SQLite has no hash indexes, and its search plans are its
+own), so none is in `db.tables`:
 
-- `ix_image_terms_facet` (image_pk, field, value_norm) INCLUDE (org_id, value): the list
-  facets of a set of hit pks read their terms by an index-only scan, one descent per hit,
-  instead of a sequential scan of the organisation's terms (or a table row per term).
 - `ix_images_fold_<field>`, one per label field: hash indexes on `pixsearch_fold(field)`
   (IMMUTABLE since 0002), so that `city=paris` is an index lookup, not a scan of the
   organisation that folds every row. Hash, because a folded label may be longer than a
@@ -54,10 +51,6 @@ def upgrade() -> None:
     op.execute("ALTER TABLE images_fts ADD COLUMN org_id integer")
     op.execute("UPDATE images_fts f SET org_id = i.org_id FROM images i WHERE i.id = f.rowid")
     op.execute("ALTER TABLE images_fts ALTER COLUMN org_id SET NOT NULL")
-    op.execute(
-        "CREATE INDEX ix_image_terms_facet ON image_terms (image_pk, field, value_norm) "
-        "INCLUDE (org_id, value)"
-    )
     for field in LABEL_FIELDS:
         op.execute(
             f"CREATE INDEX ix_images_fold_{field} ON images USING hash (pixsearch_fold({field}))"
@@ -67,7 +60,7 @@ def upgrade() -> None:
         "CREATE INDEX ix_images_org_date_desc ON images (org_id, date DESC NULLS LAST, id DESC)"
     )
     op.execute("ANALYZE images")
-    op.execute("ANALYZE image_terms")
+    op.execute("ANALYZE images_fts")
 
 
 def downgrade() -> None:
@@ -77,5 +70,4 @@ def downgrade() -> None:
         op.execute(f"DROP INDEX {index}")
     for field in LABEL_FIELDS:
         op.execute(f"DROP INDEX ix_images_fold_{field}")
-    op.execute("DROP INDEX ix_image_terms_facet")
     op.execute("ALTER TABLE images_fts DROP COLUMN org_id")
