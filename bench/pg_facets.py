@@ -27,10 +27,11 @@ finds --size images there skips the load; delete DIR after changing the schema).
 from __future__ import annotations
 
 import argparse
-import io
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -295,16 +296,15 @@ def load_duckdb(conn: sa.Connection) -> Any:
         "words": "pk BIGINT, word TEXT",
     }
     raw: Any = conn.connection.dbapi_connection
-    for name, select in tables.items():
-        buffer = io.BytesIO()
-        with raw.cursor().copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for block in copy:
-                buffer.write(block)
-        path = f"/dev/shm/pg_facets_{name}.csv"
-        with open(path, "wb") as out:
-            out.write(buffer.getvalue())
-        duck.execute(f"CREATE TABLE {name} ({schemas[name]})")
-        duck.execute(f"COPY {name} FROM '{path}' (FORMAT csv)")
+    with tempfile.TemporaryDirectory(prefix="pg-facets-") as directory:
+        for name, select in tables.items():
+            path = Path(directory) / f"{name}.csv"
+            export = f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
+            with path.open("wb") as out, raw.cursor().copy(export) as copy:
+                for block in copy:
+                    out.write(block)
+            duck.execute(f"CREATE TABLE {name} ({schemas[name]})")
+            duck.execute(f"COPY {name} FROM '{path}' (FORMAT csv)")
     duck.execute("CREATE INDEX words_word ON words (word)")
     return duck
 
