@@ -35,7 +35,7 @@ from pixsearch.errors import InvalidInput
 from pixsearch.images.service import render_image
 from pixsearch.index.colors import Lab, nearest
 from pixsearch.index.embeddings import image_vector
-from pixsearch.index.terms import list_facet
+from pixsearch.index.terms import list_facet, list_facet_of_pks
 from pixsearch.index.vectors import Key, Matches
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.runtimes.clip import DEFAULT_THRESHOLDS as CLIP_THRESHOLDS
@@ -258,10 +258,14 @@ def scoped(org_id: int, condition: Condition | None) -> Condition:
 def sort_columns(dialect: Dialect, name: str, descending: bool) -> list[sa.ColumnElement[Any]]:
     """ORDER BY a field (missing values last), then the pk, in one direction."""
     column: sa.ColumnElement[Any] = images.c[name]
+    nullable = bool(images.c[name].nullable)
     if name in TEXT_SORT_FIELDS:
         column = dialect.ignoring_case(column)
     if descending:
-        return [column.desc().nulls_last(), images.c.id.desc()]
+        # Without NULLS LAST where there are no NULLs: PostgreSQL then walks an ascending
+        # index backwards (created_at, the default order, has one).
+        first = column.desc().nulls_last() if nullable else column.desc()
+        return [first, images.c.id.desc()]
     return [column.asc().nulls_last(), images.c.id.asc()]
 
 
@@ -272,16 +276,24 @@ def count_where(conn: sa.Connection, where: Condition) -> int:
 
 
 def count_facets(
-    conn: sa.Connection, dialect: Dialect, org_id: int, where: Condition, params: SearchParams
+    conn: sa.Connection,
+    dialect: Dialect,
+    org_id: int,
+    where: Condition,
+    params: SearchParams,
+    pks: NDArray[np.int64] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The top `facet_limit` values of each facet among the hits.
+    """The top `facet_limit` values of each facet among the hits (`where`, or the
+    ranked hits' `pks`, which `where` then says too).
 
     Most frequent first, then alphabetically ignoring case (and accents, for the lists,
     whose spellings of one folded value count together and show the first spelling).
     """
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in dict.fromkeys(params.facets):
-        if name in TERM_FIELDS:
+        if name in TERM_FIELDS and pks is not None:
+            statement = list_facet_of_pks(org_id, name, pks, dialect)
+        elif name in TERM_FIELDS:
             statement = list_facet(org_id, name, where)
         else:
             statement = scalar_facet(dialect, name, where)
@@ -323,7 +335,7 @@ def search_ranked(
     facets = {}
     if params.facets:  # the hits as SQL only when needed: a million pks take a while
         where = scoped(org_id, dialect.pk_set_condition(images.c.id, hits.pks))
-        facets = count_facets(conn, dialect, org_id, where, params)
+        facets = count_facets(conn, dialect, org_id, where, params, hits.pks)
     return Page(results, count, facets)
 
 
