@@ -33,7 +33,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR
 from pixsearch.db.bulk import chunked
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
+from pixsearch.index.postings import PostingsIndex, best_first
 from pixsearch.vocabulary.fields import GENERATED_TEXT, LABEL_FIELDS, LIST_FIELDS, PROSE_FIELDS
+from pixsearch.vocabulary.operations import Applied
 from pixsearch.vocabulary.text import fold, folded_words
 
 MAX_TERMS = 64
@@ -117,6 +119,20 @@ def query_terms(text: str, lang: str) -> list[str]:
     return kept[:MAX_TERMS]
 
 
+def query_words(text: str, lang: str) -> list[str]:
+    """The distinct folded words of the query's terms, as the in-memory index has them."""
+    found = (word for term in query_terms(text, lang) for word in folded_words(term))
+    return list(dict.fromkeys(found))
+
+
+def fetch_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
+    """The single integer column of `statement` (SQLite): `group_concat` parsed by NumPy,
+    several times faster than a Python tuple per row."""
+    (column,) = statement.subquery().c
+    text = conn.execute(sa.select(sa.func.group_concat(column))).scalar()
+    return np.fromstring(str(text or ""), dtype=np.int64, sep=",")
+
+
 def match_expression(terms: list[str]) -> str:
     """An FTS5 query that matches any of the terms, each a quoted string."""
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
@@ -137,6 +153,16 @@ def as_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
 
 class FullText(ABC):
     """The full-text index of one engine."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def follow(self, applied: Applied) -> None:
+        """Learn what a committed operation changed (for indexes held in this process)."""
+        return None
+
+    def close(self) -> None:
+        return None
 
     def replace(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Rewrite the full-text rows of the images given as (pk, fields)."""
@@ -169,7 +195,31 @@ class FullText(ABC):
 
 
 class SQLiteFullText(FullText):
-    """FTS5, BM25 order (lower bm25() is better)."""
+    """FTS5 rows in the database, ranked in memory (`index.postings`): one process owns a
+    SQLite file. `ranked` is the same ranking in SQL (FTS5's bm25(), lower is better)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self.postings = PostingsIndex(engine, WEIGHTS)
+
+    def rank(
+        self, conn: sa.Connection, org_id: int, text: str, lang: str, scope: Condition | None
+    ) -> NDArray[np.int64]:
+        words = query_words(text, lang)
+        if not words:
+            return np.zeros(0, dtype=np.int64)
+        allowed = None
+        if scope is not None:
+            allowed = fetch_pks(
+                conn, sa.select(images.c.id).where(images.c.org_id == org_id, scope)
+            )
+        return best_first(self.postings.search(org_id, words, allowed))
+
+    def follow(self, applied: Applied) -> None:
+        self.postings.follow(applied)
+
+    def close(self) -> None:
+        self.postings.close()
 
     def insert(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
         conn.exec_driver_sql(
