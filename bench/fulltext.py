@@ -184,7 +184,8 @@ def fts5_match(conn: sa.Connection, terms: list[str], scope: Any) -> np.ndarray:
     """The match set only: no bm25(), no ORDER BY (group_concat, parsed by NumPy)."""
     condition = f" AND {scope}" if scope is not None else ""
     text = conn.exec_driver_sql(
-        "SELECT group_concat(images_fts.rowid) FROM images_fts JOIN images ON images.id = images_fts.rowid "
+        "SELECT group_concat(images_fts.rowid) FROM images_fts "
+        "JOIN images ON images.id = images_fts.rowid "
         f"WHERE images_fts MATCH ? AND images.org_id = 1{condition}",
         (match_expression(terms),),
     ).scalar()

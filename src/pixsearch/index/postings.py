@@ -42,9 +42,10 @@ from numpy.typing import NDArray
 
 from pixsearch.db.bulk import chunked
 from pixsearch.vocabulary.operations import Applied
-from pixsearch.vocabulary.text import folded_words
+from pixsearch.vocabulary.text import fold, folded_words
 
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # what folded_words finds in ASCII text
+SEPARATOR = "\x00"
+_WORD_OR_SEPARATOR = re.compile(r"[^\W_]+|\x00")  # folded_words' words, or the separator
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,26 @@ class Scored:
         return Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
 
-def words_of(text: str) -> list[str]:
-    """`folded_words`, without folding what folds to itself: ASCII needs only lower()."""
-    return _ASCII_WORD.findall(text.lower()) if text.isascii() else folded_words(text)
+def word_ids_of(
+    texts: list[str], words: dict[str, int]
+) -> tuple[NDArray[np.int32], NDArray[np.intp]]:
+    """The numbers of the folded words of each text (new words numbered as they come), in
+    text order, and how many each text has. One findall over all the texts, folded (ASCII
+    only lowered) and joined by NUL, costs far less than one per text."""
+    folded = [text.lower() if text.isascii() else fold(text) for text in texts]
+    if SEPARATOR in "".join(texts):
+        folded = [" ".join(folded_words(text)) for text in texts]
+    found = _WORD_OR_SEPARATOR.findall(SEPARATOR.join(folded))
+    words[SEPARATOR] = -1  # for this call only: no text has it
+    try:
+        ids = np.array([words.get(word, -2) for word in found], dtype=np.int32)
+    finally:
+        del words[SEPARATOR]
+    for at in np.flatnonzero(ids == -2).tolist():  # words never seen before
+        ids[at] = words.setdefault(found[at], len(words))
+    ends = np.append(np.flatnonzero(ids < 0), len(ids))
+    counts = np.diff(ends, prepend=-1) - 1
+    return ids[ids >= 0], counts
 
 
 def best_first(scored: Scored) -> NDArray[np.int64]:
@@ -227,12 +245,12 @@ class Slot:
             self.grow(int(end * 1.25) + 1024)
         rows = np.arange(self.size, end, dtype=np.int32)
         word_ids, word_rows, weights = [], [], []
-        intern = self.words.setdefault
         for column, weight in enumerate(self.weights):
-            found = [words_of(columns[column] or "") for _, columns in documents]
-            ids = [intern(word, len(self.words)) for words in found for word in words]
-            word_ids.append(np.array(ids, dtype=np.int32))
-            word_rows.append(np.repeat(rows, [len(words) for words in found]))
+            ids, counts = word_ids_of(
+                [columns[column] or "" for _, columns in documents], self.words
+            )
+            word_ids.append(ids)
+            word_rows.append(np.repeat(rows, counts))
             weights.append(np.full(len(ids), weight, dtype=np.float32))
         all_rows = np.concatenate(word_rows)
         lengths = np.bincount(all_rows - self.size, minlength=len(documents))
