@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,27 +60,35 @@ def documents(words: list[str]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def brute_force(rows: dict[int, dict[str, Any]], text: str, lang: str) -> list[int]:
-    """BM25 as bm25() defines it, over the organisation's documents, in plain Python."""
+    """BM25 as bm25() defines it over the organisation's documents given as fields."""
+    return brute_force_columns(
+        {pk: fulltext_columns(fields) for pk, fields in rows.items()}, text, lang
+    )
+
+
+def brute_force_columns(docs: dict[int, Sequence[str]], text: str, lang: str) -> list[int]:
+    """BM25 as bm25() defines it, over the organisation's documents (their full-text
+    columns), in plain Python: the pks with any of the words, best first, ties by pk."""
     words = query_words(text, lang)
-    docs = {}
-    for pk, fields in rows.items():
+    counted = {}
+    for pk, columns in docs.items():
         counts: dict[str, float] = {}
         length = 0
-        for column, weight in zip(fulltext_columns(fields), WEIGHTS, strict=True):
-            for word in folded_words(column):
+        for column, weight in zip(columns, WEIGHTS, strict=True):
+            for word in folded_words(column or ""):
                 counts[word] = counts.get(word, 0.0) + weight
                 length += 1
-        docs[pk] = (counts, length)
-    if not docs:
+        counted[pk] = (counts, length)
+    if not counted:
         return []
-    average = sum(length for _, length in docs.values()) / len(docs)
+    average = sum(length for _, length in counted.values()) / len(counted)
     scores: dict[int, float] = {}
     for word in words:
-        having = [pk for pk, (counts, _) in docs.items() if word in counts]
-        idf = math.log((len(docs) - len(having) + 0.5) / (len(having) + 0.5))
+        having = [pk for pk, (counts, _) in counted.items() if word in counts]
+        idf = math.log((len(counted) - len(having) + 0.5) / (len(having) + 0.5))
         idf = idf if idf > 0.0 else 1e-6
         for pk in having:
-            f, length = docs[pk][0][word], docs[pk][1]
+            f, length = counted[pk][0][word], counted[pk][1]
             part = idf * ((f * (1.2 + 1.0)) / (f + 1.2 * (1 - 0.75 + 0.75 * length / average)))
             scores[pk] = scores.get(pk, 0.0) + part
     return sorted(scores, key=lambda pk: (-scores[pk], pk))
