@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from pixsearch.vocabulary.fields import GENERATED_TEXT, LABEL_FIELDS, LIST_FIELD
 from pixsearch.vocabulary.operations import Applied
 from pixsearch.vocabulary.text import fold, folded_words
 
+Within = Callable[[], NDArray[np.int64]]  # the pks of a search's scope, fetched when called
 MAX_TERMS = 64
 # BM25 weight of each column of images_fts, in order: a word in the title counts most.
 WEIGHTS = (3.0, 2.0, 1.0, 1.0, 2.0, 1.0)  # title, headline, caption, alt_text, keywords, labels
@@ -178,9 +179,16 @@ class FullText(ABC):
         """Drop the rows of these images."""
 
     def rank(
-        self, conn: sa.Connection, org_id: int, text: str, lang: str, scope: Condition | None
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
     ) -> NDArray[np.int64]:
-        """Pks of the organisation's images that match `text` (and `scope`), best first."""
+        """Pks of the organisation's images that match `text` (and `scope`), best first.
+        `within`, when given, returns the pks of the same scope (fetched once per search)."""
         terms = query_terms(text, lang)
         if not terms:
             return np.zeros(0, dtype=np.int64)
@@ -203,13 +211,21 @@ class SQLiteFullText(FullText):
         self.postings = PostingsIndex(engine, WEIGHTS)
 
     def rank(
-        self, conn: sa.Connection, org_id: int, text: str, lang: str, scope: Condition | None
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
     ) -> NDArray[np.int64]:
         words = query_words(text, lang)
         if not words:
             return np.zeros(0, dtype=np.int64)
         allowed = None
-        if scope is not None:
+        if within is not None:
+            allowed = within()
+        elif scope is not None:
             allowed = fetch_pks(
                 conn, sa.select(images.c.id).where(images.c.org_id == org_id, scope)
             )
