@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +33,20 @@ import sqlalchemy as sa
 
 from bench.search import VOCABULARY, populate
 from bench.stats import percentiles
+from pixsearch.backend import open_backend
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.index.fulltext import (
     WEIGHTS,
     FullText,
     SQLiteFullText,
+    fetch_pks,
     match_expression,
     query_terms,
 )
-from pixsearch.search.compiler import compile_filter
+from pixsearch.search.compiler import compile_filter, select_pks
 from pixsearch.search.parser import parse_formula
+from pixsearch.search.service import Searcher, SearchParams, search_images
 
 SCOPE_SQL = "images.id IN (SELECT image_pk FROM image_terms WHERE value_norm = 'sel10')"
 COLUMNS = ("title", "headline", "caption", "alt_text", "keywords", "labels")
@@ -215,68 +217,90 @@ def run_size(directory: Path, size: int, runs: int) -> None:
     print(f"== {size:,} documents")
     engine = open_database(directory, size)
     index = build_tantivy(engine, directory)
-    searcher = index.searcher()
-    fulltext = SQLiteFullText(engine)
+    searcher = Searcher(open_backend(engine))
+    fulltext = searcher.backend.fulltext
+    assert isinstance(fulltext, SQLiteFullText)
     with engine.connect() as conn:
         started = time.perf_counter()
-        fulltext.rank(conn, 1, "warm", "en", None)
+        fulltext.rank(conn, 1, "warm", "en", None)  # loads the organisation's postings
         print(
             f"  memory index loaded in {time.perf_counter() - started:.1f} s, "
             f"{fulltext.postings.memory_bytes(1) / size:.0f} bytes per document"
         )
         for kind, queries in query_kinds(runs).items():
-            conditions = {
-                scope: compile_filter(parse_formula(scope), 1) if scope else None
-                for _, scope in queries
-            }
-
-            def rank(
-                i: int,
-                path: Callable[..., Any],
-                queries: list[tuple[str, str]] = queries,
-                conditions: dict[str, Any] = conditions,
-            ) -> Any:
-                text, scope = queries[i]
-                return path(conn, 1, text, "en", conditions[scope])
-
-            memory, ranked = timed(runs, lambda i: rank(i, fulltext.rank))
-            # The FTS5 path as it was: the base class's rank, over `ranked`'s SQL.
-            fts5, ranked_old = timed(runs, lambda i: rank(i, partial(FullText.rank, fulltext)))
-            matched, sets = timed(
-                runs,
-                lambda i, queries=queries: fts5_match(
-                    conn, query_terms(queries[i][0], "en"), SCOPE_SQL if queries[i][1] else None
-                ),
-            )
-            top, answers = timed(
-                runs,
-                lambda i, queries=queries: tantivy_pks(
-                    searcher,
-                    tantivy_query(index, query_terms(queries[i][0], "en"), bool(queries[i][1])),
-                    50,
-                ),
-            )
-            everything, _ = timed(
-                max(3, runs // 5),
-                lambda i, queries=queries: searcher.search(
-                    tantivy_query(index, query_terms(queries[i][0], "en"), bool(queries[i][1])),
-                    limit=max(1, size),
-                    count=True,
-                ),
-            )
-            for i in range(runs):
-                same = set(ranked[i].tolist())
-                assert same == set(ranked_old[i].tolist()) == set(sets[i].tolist()), kind
-                assert len(same) == answers[i][1], (kind, len(same), answers[i][1])
-            hits = int(np.mean([len(r) for r in ranked]))
-            print(
-                f"  {kind:<19} hits ~{hits:>8,}  fts5 {fts5}  fts5 match {matched}  "
-                f"memory {memory}  tantivy {top}  tantivy all {everything}  "
-                f"memory/tantivy {memory['p50'] / top['p50']:.2f}x  "
-                f"fts5/tantivy {fts5['p50'] / top['p50']:.1f}x"
-            )
-    fulltext.close()
+            measure(kind, queries, runs, conn, searcher, index)
+    searcher.backend.close()
     engine.dispose()
+
+
+def measure(
+    kind: str,
+    queries: list[tuple[str, str]],
+    runs: int,
+    conn: sa.Connection,
+    searcher: Searcher,
+    index: Any,
+) -> None:
+    """Time every path over the same queries, check they agree, print one line."""
+    fulltext = searcher.backend.fulltext
+    assert isinstance(fulltext, SQLiteFullText)
+    formulas = {scope: parse_formula(scope) for _, scope in queries if scope}
+    conditions = {scope: compile_filter(node, 1) for scope, node in formulas.items() if node}
+    scope_pks = {
+        scope: fetch_pks(conn, select_pks(node, 1)) for scope, node in formulas.items() if node
+    }
+    terms = [query_terms(text, "en") for text, _ in queries]
+    tantivy_queries = [
+        tantivy_query(index, words, bool(scope))
+        for words, (_, scope) in zip(terms, queries, strict=True)
+    ]
+    tantivy_searcher = index.searcher()
+
+    def rank(i: int) -> Any:
+        text, scope = queries[i]
+        return fulltext.rank(conn, 1, text, "en", conditions.get(scope))
+
+    def rank_within(i: int) -> Any:
+        text, scope = queries[i]
+        known = scope_pks.get(scope)
+        within = (lambda: known) if known is not None else None
+        return fulltext.rank(conn, 1, text, "en", conditions.get(scope), within)
+
+    def rank_fts5(i: int) -> Any:  # the path as it was: the base class's, over `ranked`
+        text, scope = queries[i]
+        return FullText.rank(fulltext, conn, 1, text, "en", conditions.get(scope))
+
+    def search(i: int) -> Any:
+        text, scope = queries[i]
+        formula = " && ".join(part for part in (f"t~{text}", scope) if part)
+        return search_images(conn, searcher, 1, SearchParams(q=formula))
+
+    memory, ranked = timed(runs, rank)
+    known, _ = timed(runs, rank_within)
+    fts5, ranked_fts5 = timed(runs, rank_fts5)
+    matched, sets = timed(
+        runs, lambda i: fts5_match(conn, terms[i], SCOPE_SQL if queries[i][1] else None)
+    )
+    service, pages = timed(runs, search)
+    top, answers = timed(runs, lambda i: tantivy_pks(tantivy_searcher, tantivy_queries[i], 50))
+    everything, _ = timed(
+        max(3, runs // 5),
+        lambda i: tantivy_searcher.search(tantivy_queries[i], limit=10**7, count=True),
+    )
+    for i in range(runs):
+        same = set(ranked[i].tolist())
+        assert same == set(ranked_fts5[i].tolist()) == set(sets[i].tolist()), kind
+        assert len(same) == answers[i][1] == pages[i].count, kind
+    hits = int(np.mean([len(r) for r in ranked]))
+    print(
+        f"  {kind}: hits ~{hits:,}\n"
+        f"    fts5 {fts5}  fts5 match only {matched}\n"
+        f"    memory {memory}  memory, scope pks given {known}  search_images {service}\n"
+        f"    tantivy top 50 + count {top}  tantivy every match {everything}\n"
+        f"    memory / tantivy {memory['p50'] / top['p50']:.2f}x, scope given "
+        f"{known['p50'] / top['p50']:.2f}x, memory / tantivy every match "
+        f"{memory['p50'] / everything['p50']:.2f}x, fts5 / tantivy {fts5['p50'] / top['p50']:.0f}x"
+    )
 
 
 def main() -> None:
