@@ -2,18 +2,24 @@
 
 Write half (inside the apply transaction): each image's title, headline, caption,
 alt_text, keywords and label fields, and the generated words (tags, OCR text). On
-SQLite that is a row of the FTS5 table `images_fts` (rowid = images.id; unicode61
-folding case and accents). On PostgreSQL the
+SQLite that is a row of the FTS5 table `images_fts` (rowid = images.id). On PostgreSQL the
 table of that name holds one `tsvector` per image, built here from the same folded words
 (no text search configuration, parser or locale in between), each position weighted by
 its column (GIN index).
 
-Read half (`rank_fulltext`, for `t~`): the words of the text, each quoted (so nothing a
-user types is query syntax), joined with OR: the images that have more of the rarer words
-rank first. Common words of the query's language are left out, unless the text has
-nothing else, so that "a red car" does not match every image that says "a". PostgreSQL
-has no BM25: `ts_rank_cd` ranks, with the BM25 column weights as tsvector weights A, B, C,
-so ranks (not matches) may differ from SQLite's.
+Read half (`rank`, for `t~`): the words of the text, each quoted (so nothing a user types
+is query syntax), joined with OR: the images that have more of the rarer words rank
+first. Common words of the query's language are left out, unless the text has nothing
+else, so that "a red car" does not match every image that says "a". On SQLite the
+`images_fts` rows are ranked in memory (`index.postings`, kept in step by `follow`):
+the formula of FTS5's bm25() with the column weights `WEIGHTS`, over the folded words
+(`vocabulary.text.folded_words`, as on PostgreSQL), with the organisation's own counts;
+the ranking is FTS5's own wherever its unicode61 tokenizer folds alike (it keeps `ß`,
+`ё`, Greek accents and ligatures, which folded_words folds) and the catalogue holds one
+organisation (FTS5 counts the whole table). `ranked` is that FTS5 query, kept as the
+reference the tests and `bench/fulltext.py` compare with. PostgreSQL has no BM25:
+`ts_rank_cd` ranks, with the BM25 column weights as tsvector weights A, B, C, so ranks
+(not matches) may differ from SQLite's.
 
 `SQLiteFullText` and `PostgresFullText` are the two engines behind one interface.
 """

@@ -157,7 +157,9 @@ class Postings:
         return Postings(words[order], rows[order], frequencies[order])
 
     def of_word(self, word_id: int) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-        start, end = np.searchsorted(self.words, (word_id, word_id + 1))
+        # Bounds of the same dtype as `words`: others would have NumPy convert all of it.
+        bounds = np.array((word_id, word_id + 1), dtype=self.words.dtype)
+        start, end = np.searchsorted(self.words, bounds)
         return self.rows[start:end], self.frequencies[start:end]
 
     @property
