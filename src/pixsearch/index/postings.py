@@ -186,6 +186,7 @@ class Slot:
         self.total_length = 0  # of the live rows
         self.sorted = Postings.empty()  # rows up to the last merge
         self.appended = Postings.empty()  # rows since
+        self.norms: NDArray[np.float64] | None = None  # `length_norms`, None after a change
 
     def enqueue(self, pks: list[int]) -> int:
         """Queue pks to read again; returns how many are queued."""
@@ -221,6 +222,7 @@ class Slot:
             return
         dead = np.flatnonzero(np.isin(self.pks[: self.size], changed))
         self.pks[dead] = 0
+        self.norms = None
         self.live -= len(dead)
         self.total_length -= int(self.lengths[dead].sum())
         parts = [self.appended]
@@ -261,6 +263,7 @@ class Slot:
         self.total_length += int(lengths.sum())
         self.size = end
         self.live += len(documents)
+        self.norms = None
         return Postings.of_occurrences(np.concatenate(word_ids), all_rows, np.concatenate(weights))
 
     def grow(self, capacity: int) -> None:
@@ -280,6 +283,7 @@ class Slot:
         self.pks = np.concatenate((self.pks[live], np.zeros(spare, dtype=np.int64)))
         self.lengths = np.concatenate((self.lengths[live], np.zeros(spare, dtype=np.int32)))
         self.size = len(live)
+        self.norms = None
 
     def postings(self, word_id: int) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
         """The live rows with the word (in row order) and its weighted frequency in each."""
@@ -288,14 +292,16 @@ class Slot:
         if len(more_rows):
             rows = np.concatenate((rows, more_rows))
             frequencies = np.concatenate((frequencies, more_frequencies))
-        alive = self.pks[rows] != 0
-        return rows[alive], frequencies[alive].astype(np.float64)
+        if self.live < self.size:  # some rows are dead
+            alive = self.pks[rows] != 0
+            rows, frequencies = rows[alive], frequencies[alive]
+        return rows, frequencies.astype(np.float64)
 
     def score(self, words: list[str]) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
         """The rows with any of the words and their BM25 scores (`lock` held)."""
         if not self.live:
             return np.zeros(0, dtype=np.int32), np.zeros(0)
-        average = self.total_length / self.live
+        norms = self.length_norms()
         parts = []
         for word in words:
             word_id = self.words.get(word)
@@ -306,8 +312,7 @@ class Slot:
                 continue
             idf = math.log((self.live - len(rows) + 0.5) / (len(rows) + 0.5))
             idf = idf if idf > 0.0 else MIN_IDF
-            lengths = self.lengths[rows].astype(np.float64)
-            norm = K1 * (1 - B + B * lengths / average)
+            norm = norms[rows]
             parts.append((rows, idf * ((frequencies * (K1 + 1.0)) / (frequencies + norm))))
         if len(parts) <= 1:
             return parts[0] if parts else (np.zeros(0, dtype=np.int32), np.zeros(0))
@@ -320,9 +325,19 @@ class Slot:
         found = np.flatnonzero(hit).astype(np.int32)
         return found, scores[found]
 
+    def length_norms(self) -> NDArray[np.float64]:
+        """k1 (1 - b + b |D| / avgdl) of every row, kept until a write changes them."""
+        if self.norms is None:
+            average = self.total_length / self.live
+            lengths = self.lengths[: self.size].astype(np.float64)
+            self.norms = K1 * (1 - B + B * lengths / average)
+        return self.norms
+
     def memory_bytes(self) -> int:
         """The arrays and the words (Python strings in a dict)."""
-        arrays = self.pks.nbytes + self.lengths.nbytes + self.sorted.nbytes + self.appended.nbytes
+        arrays = self.pks.nbytes + self.lengths.nbytes
+        arrays += self.norms.nbytes if self.norms is not None else 8 * self.size
+        arrays += self.sorted.nbytes + self.appended.nbytes
         words = sys.getsizeof(self.words) + sum(sys.getsizeof(word) for word in self.words)
         return arrays + words
 
