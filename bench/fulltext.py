@@ -6,18 +6,22 @@ of four words from a Zipf-skewed vocabulary, 2-4 topical keywords plus `sel1`, `
 kind (one common word, one rare word, three words, a common word within the 10 % scope
 `k=sel10`), p50/p95 in ms of:
 
-    fts5         the FTS5 path as it was: bm25() over every match, ORDER BY, the join
-    fts5 match   FTS5's match set alone, no ranking (what any FTS5 path costs at least)
-    memory       `SQLiteFullText.rank`: the postings in memory (index/postings.py)
-    tantivy      tantivy's own search over the same documents: top 50 and the count
-    tantivy all  tantivy asked for every match with its score (what an index for SQLite
-                 would need)
+    fts5                     the FTS5 path as it was: bm25() over every match, ORDER BY,
+                             the join (`FullText.rank` over `SQLiteFullText.ranked`)
+    fts5 match only          FTS5's match set alone, no ranking (what any FTS5 path costs)
+    memory                   `SQLiteFullText.rank`: the postings in memory (index/postings)
+    memory, scope pks given  the same with the scope's pks known (as the search passes them)
+    search_images            the whole search: rank, fuse, count, a page of 50
+    memory scores + top 50   every match scored, only the best 50 ordered (a lazy search)
+    tantivy top 50 + count   tantivy's own search over the same documents
+    tantivy every match      tantivy asked for every match with its score (what it would
+                             have to give as the index for SQLite)
 
-and the ratios of memory and fts5 to tantivy. Every path's match set is checked against
-the memory index's (the same images, or the run stops). The memory index's load time and
+and the ratios to tantivy's top 50 + count. Every path's match set and count are checked
+against the others (the same images, or the run stops). The memory index's load time and
 its memory per image are printed.
 
-    .venv/bin/python -m bench.fulltext --sizes 100000,1000000 [--queries 30]
+    .venv/bin/python -m bench.fulltext --sizes 100000,1000000 [--queries 20] [--dir DIR]
 """
 
 from __future__ import annotations
