@@ -100,18 +100,18 @@ def test_full_text_follows_writes_and_survives_kill_9(
         wait_all(server, key, [op.json()["operation_id"] for op in ops])
         check(server, db, keys)  # followed the patch and the delete
     # Queue many small patches and kill -9 in the middle of them.
-    server = ServerProcess(tmp_path).start()
-    check(server, db, keys)  # loaded again after a restart
     acknowledged = []
-    for i in range(30):
-        body = [{"id": f"i{i}", "title": f"red {WORDS[(i * 3) % 7]} car"}]
-        answer = httpx.patch(f"{server.url}/imgs", json=body, headers={"API-Key": keys["acme"]})
-        acknowledged.append(answer.json()["operation_id"])
-        if i == 10:  # a search while patches apply: the index follows them as they commit
-            search = {"q": "t~red", "fields": "image_id"}
-            answer = httpx.get(f"{server.url}/imgs", params=search, headers={"API-Key": key})
-            assert answer.status_code == 200
-    server.kill()
+    with ServerProcess(tmp_path) as server:  # stopped on the way out should a check fail
+        check(server, db, keys)  # loaded again after a restart
+        for i in range(30):
+            body = [{"id": f"i{i}", "title": f"red {WORDS[(i * 3) % 7]} car"}]
+            answer = httpx.patch(f"{server.url}/imgs", json=body, headers={"API-Key": keys["acme"]})
+            acknowledged.append(answer.json()["operation_id"])
+            if i == 10:  # a search while patches apply: the index follows them as they commit
+                search = {"q": "t~red", "fields": "image_id"}
+                answer = httpx.get(f"{server.url}/imgs", params=search, headers={"API-Key": key})
+                assert answer.status_code == 200
+        server.kill()
     with ServerProcess(tmp_path) as server:
         wait_all(server, keys["acme"], acknowledged)
         check(server, db, keys)
