@@ -65,3 +65,4 @@ bench: install
 	$(BIN)/python -m bench.batch_update
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.web
+	$(BIN)/python -m bench.fulltext

@@ -36,6 +36,7 @@ class Backend:
         return self.dialect.name
 
     def close(self) -> None:
+        self.fulltext.close()
         self.embeddings.close()
 
 
@@ -43,4 +44,4 @@ def open_backend(engine: sa.Engine) -> Backend:
     """The backend of the engine's database (close it after use)."""
     dialect = dialect_of(engine)
     fulltext, embeddings, faces = INDEXES[dialect.name]
-    return Backend(dialect, fulltext(), embeddings(engine), faces(engine))
+    return Backend(dialect, fulltext(engine), embeddings(engine), faces(engine))

@@ -98,7 +98,11 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 enqueuer=enqueuer,
                 metrics=metrics,
                 work_queued=asyncio.Event(),
-                on_applied=(backend.embeddings.follow, backend.faces.follow),
+                on_applied=(
+                    backend.embeddings.follow,
+                    backend.faces.follow,
+                    backend.fulltext.follow,
+                ),
             )
     finally:
         if identity_pool is not None:

@@ -2,18 +2,24 @@
 
 Write half (inside the apply transaction): each image's title, headline, caption,
 alt_text, keywords and label fields, and the generated words (tags, OCR text). On
-SQLite that is a row of the FTS5 table `images_fts` (rowid = images.id; unicode61
-folding case and accents). On PostgreSQL the
+SQLite that is a row of the FTS5 table `images_fts` (rowid = images.id). On PostgreSQL the
 table of that name holds one `tsvector` per image and its organisation, built here from
 the same folded words (no text search configuration, parser or locale in between), each
 position weighted by its column (GIN index).
 
-Read half (`rank_fulltext`, for `t~`): the words of the text, each quoted (so nothing a
-user types is query syntax), joined with OR: the images that have more of the rarer words
-rank first. Common words of the query's language are left out, unless the text has
-nothing else, so that "a red car" does not match every image that says "a". PostgreSQL
-has no BM25: `ts_rank_cd` ranks, with the BM25 column weights as tsvector weights A, B, C,
-so ranks (not matches) may differ from SQLite's.
+Read half (`rank`, for `t~`): the words of the text, each quoted (so nothing a user types
+is query syntax), joined with OR: the images that have more of the rarer words rank
+first. Common words of the query's language are left out, unless the text has nothing
+else, so that "a red car" does not match every image that says "a". On SQLite the
+`images_fts` rows are ranked in memory (`index.postings`, kept in step by `follow`):
+the formula of FTS5's bm25() with the column weights `WEIGHTS`, over the folded words
+(`vocabulary.text.folded_words`, as on PostgreSQL), with the organisation's own counts;
+the ranking is FTS5's own wherever its unicode61 tokenizer folds alike (it keeps `ß`,
+`ё`, Greek accents and ligatures, which folded_words folds) and the catalogue holds one
+organisation (FTS5 counts the whole table). `ranked` is that FTS5 query, kept as the
+reference the tests and `bench/fulltext.py` compare with. PostgreSQL has no BM25:
+`ts_rank_cd` ranks, with the BM25 column weights as tsvector weights A, B, C, so ranks
+(not matches) may differ from SQLite's.
 
 `SQLiteFullText` and `PostgresFullText` are the two engines behind one interface.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,9 +40,12 @@ from pixsearch.db.bulk import chunked
 from pixsearch.db.dialect import parse_pk_array
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
+from pixsearch.index.postings import PostingsIndex, best_first
 from pixsearch.vocabulary.fields import GENERATED_TEXT, LABEL_FIELDS, LIST_FIELDS, PROSE_FIELDS
+from pixsearch.vocabulary.operations import Applied
 from pixsearch.vocabulary.text import fold, folded_words
 
+Within = Callable[[], NDArray[np.int64]]  # the pks of a search's scope, fetched when called
 MAX_TERMS = 64
 # BM25 weight of each column of images_fts, in order: a word in the title counts most.
 WEIGHTS = (3.0, 2.0, 1.0, 1.0, 2.0, 1.0)  # title, headline, caption, alt_text, keywords, labels
@@ -123,6 +132,20 @@ def query_terms(text: str, lang: str) -> list[str]:
     return kept[:MAX_TERMS]
 
 
+def query_words(text: str, lang: str) -> list[str]:
+    """The distinct folded words of the query's terms, as the in-memory index has them."""
+    found = (word for term in query_terms(text, lang) for word in folded_words(term))
+    return list(dict.fromkeys(found))
+
+
+def fetch_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
+    """The single integer column of `statement` (SQLite): `group_concat` parsed by NumPy,
+    several times faster than a Python tuple per row."""
+    (column,) = statement.subquery().c
+    text = conn.execute(sa.select(sa.func.group_concat(column))).scalar()
+    return np.fromstring(str(text or ""), dtype=np.int64, sep=",")
+
+
 def match_expression(terms: list[str]) -> str:
     """An FTS5 query that matches any of the terms, each a quoted string."""
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
@@ -144,6 +167,16 @@ def as_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
 class FullText(ABC):
     """The full-text index of one engine."""
 
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def follow(self, applied: Applied) -> None:
+        """Learn what a committed operation changed (for indexes held in this process)."""
+        return None
+
+    def close(self) -> None:
+        return None
+
     def replace(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Rewrite the full-text rows of the images given as (pk, fields)."""
         self.delete(conn, [pk for pk, _ in rows])
@@ -158,9 +191,16 @@ class FullText(ABC):
         """Drop the rows of these images."""
 
     def rank(
-        self, conn: sa.Connection, org_id: int, text: str, lang: str, scope: Condition | None
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
     ) -> NDArray[np.int64]:
-        """Pks of the organisation's images that match `text` (and `scope`), best first."""
+        """Pks of the organisation's images that match `text` (and `scope`), best first.
+        `within`, when given, returns the pks of the same scope (fetched once per search)."""
         terms = query_terms(text, lang)
         if not terms:
             return np.zeros(0, dtype=np.int64)
@@ -175,7 +215,39 @@ class FullText(ABC):
 
 
 class SQLiteFullText(FullText):
-    """FTS5, BM25 order (lower bm25() is better)."""
+    """FTS5 rows in the database, ranked in memory (`index.postings`): one process owns a
+    SQLite file. `ranked` is the same ranking in SQL (FTS5's bm25(), lower is better)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self.postings = PostingsIndex(engine, WEIGHTS)
+
+    def rank(
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
+    ) -> NDArray[np.int64]:
+        words = query_words(text, lang)
+        if not words:
+            return np.zeros(0, dtype=np.int64)
+        allowed = None
+        if within is not None:
+            allowed = within()
+        elif scope is not None:
+            allowed = fetch_pks(
+                conn, sa.select(images.c.id).where(images.c.org_id == org_id, scope)
+            )
+        return best_first(self.postings.search(org_id, words, allowed))
+
+    def follow(self, applied: Applied) -> None:
+        self.postings.follow(applied)
+
+    def close(self) -> None:
+        self.postings.close()
 
     def insert(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
         conn.exec_driver_sql(
@@ -222,9 +294,16 @@ class PostgresFullText(FullText):
             conn.exec_driver_sql("DELETE FROM images_fts WHERE rowid = ANY(%s)", (list(part),))
 
     def rank(
-        self, conn: sa.Connection, org_id: int, text: str, lang: str, scope: Condition | None
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
     ) -> NDArray[np.int64]:
-        """The organisation's matches by its own column; `images` joined only for a scope.
+        """The organisation's matches by its own column; `images` joined only for a scope
+        (the SQL scope: the database filters better than a pk array it is sent would).
         One array of the pks in rank order, parsed by NumPy: at 20k hits a row each costs
         more in Python than the ranking in the database."""
         terms = query_terms(text, lang)

@@ -53,6 +53,8 @@ def fuse(rankings: list[NDArray[np.int64]]) -> Hits:
     """Reciprocal rank fusion: each ranking adds 1 / (60 + rank) to the images in it."""
     if not rankings:
         return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
+    if len(rankings) == 1:  # its pks are unique already: no need to sort a million
+        return Hits.of(rankings[0], 1.0 / (RRF_K + np.arange(1, len(rankings[0]) + 1)))
     pks = np.concatenate(rankings)
     weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in rankings])
     unique, inverse = np.unique(pks, return_inverse=True)

@@ -495,7 +495,8 @@ class Matcher:
             rankings.append(by_score(self.search_vectors(key, query, threshold, within)))
         condition = compile_filter(nodes.And(scope), self.org_id) if scope else None
         fulltext = self.searcher.backend.fulltext
-        rankings.append(fulltext.rank(self.conn, self.org_id, node.text, self.lang, condition))
+        ranking = fulltext.rank(self.conn, self.org_id, node.text, self.lang, condition, within)
+        rankings.append(ranking)
         return fuse(rankings)
 
     def search_vectors(
