@@ -142,6 +142,7 @@ def _write_images(
         pks = [row.id for row in result]
     _update_rows(conn, updates, now)
     written = list(zip(pks, inserts, strict=True)) + [(_pk(w), w) for w in updates]
+    applied.changed.extend(pk for pk, _ in written)
     _write_derived(conn, backend, org_id, written, applied)
 
 

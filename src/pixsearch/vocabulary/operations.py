@@ -157,6 +157,8 @@ class Applied:
 
     org_id: int
     deleted: list[int] = field(default_factory=list)
+    # pks of images inserted or whose stored fields changed in this operation
+    changed: list[int] = field(default_factory=list)
     vectors: list[VectorChange] = field(default_factory=list)
     faces: list[FaceChange] = field(default_factory=list)
     finished: bool = True

@@ -1,0 +1,497 @@
+"""The column index in memory (SQLite): per organisation, the filterable, sortable and
+facetable fields of `images` and `image_terms` as NumPy columns.
+
+Every scalar field (labels, booleans, date, orientation, the computed numbers) is
+dictionary-encoded: a row holds an int32 code, 0 for a missing value, and the field's
+`Dictionary` holds each distinct value once (with its folded form, for folded equality). A
+filter on one field is decided once per distinct value, then looked up for every row by
+code, so `city=Paris` never folds a row. The set-term fields (keywords, categories,
+collections, tags) are lists of (row, folded term, spelling) entries, sorted by row: a
+term's rows, or a hit's terms for a facet, are slices of arrays.
+
+A slot is loaded from the database on an organisation's first search and then follows
+it like `index.vectors`: `follow`, called after each committed operation, only queues the
+pks the operation deleted or wrote (O(1), on the event loop); the next search re-reads
+those rows by pk in a fresh transaction, after draining the queue, so it sees at least
+what the queued operations committed. The slot exists, and queues, before its load reads,
+so a commit after the load's snapshot is queued and one before it is in the snapshot
+(re-reading a row is harmless). A changed row is appended again and its old row becomes a
+tombstone (pk 0); tombstones are compacted away past a quarter of the slot. Searches read
+a slot under its lock, so a row never changes under one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from pixsearch.db.bulk import chunked
+from pixsearch.db.tables import image_terms, images
+from pixsearch.vocabulary.fields import BOOL_FIELDS, LABEL_FIELDS, TERM_FIELDS
+from pixsearch.vocabulary.operations import Applied
+
+log = logging.getLogger(__name__)
+
+# Dictionary-encoded fields: filters, facets and sorts answered from memory.
+CODED_FIELDS = (
+    *LABEL_FIELDS,
+    *BOOL_FIELDS,
+    "date",
+    "orientation",
+    "width",
+    "height",
+    "aspect_ratio",
+    "n_faces",
+)
+SORTED_FIELDS = (*CODED_FIELDS, "created_at")
+MAX_PENDING = 20_000  # queued pks of a slot nobody searches; past this it is unloaded
+COMPACT_MIN_DEAD = 1024
+LOAD_BATCH = 20_000
+MISSING_RANK = np.iinfo(np.int64).max // 4  # sorts after every value, both directions
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+Codes = NDArray[np.int32]
+Mask = NDArray[np.bool_]
+Rows = NDArray[np.intp]
+
+
+def nocase(text: str) -> str:
+    """SQLite's NOCASE collation key: ASCII letters folded, everything else as it is."""
+    return text.translate(_ASCII_LOWER)
+
+
+class Dictionary:
+    """The distinct values of one field, each with a code from 1 (0 stands for missing)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = [None]
+        self.code_of: dict[Any, int] = {}
+        self._arrays: dict[str, tuple[int, NDArray[Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def code(self, value: Any) -> int:
+        if value is None:
+            return 0
+        code = self.code_of.get(value)
+        if code is None:
+            code = self.code_of[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def encode(self, values: Iterable[Any]) -> Codes:
+        return np.fromiter((self.code(value) for value in values), dtype=np.int32)
+
+    def derived(self, name: str, make: Callable[[list[Any]], NDArray[Any]]) -> NDArray[Any]:
+        """`make(values)` of every code, cached until new values arrive (code 0 included)."""
+        cached = self._arrays.get(name)
+        if cached is None or cached[0] != len(self.values):
+            cached = self._arrays[name] = (len(self.values), make(self.values))
+        return cached[1]
+
+    def lookup(self, decide: Callable[[Any], bool]) -> Mask:
+        """Whether each code passes `decide` (never the missing code): a Python call per
+        distinct value, not per row."""
+        table = np.fromiter((decide(value) for value in self.values[1:]), dtype=bool)
+        return np.concatenate([np.zeros(1, dtype=bool), table])
+
+    def ranks(self, case_insensitive: bool) -> NDArray[np.int64]:
+        """The sort rank of each code (equal keys, equal ranks); missing sorts last."""
+
+        def rank(values: list[Any]) -> NDArray[np.int64]:
+            keys = [nocase(v) if case_insensitive else v for v in values[1:]]
+            distinct = sorted(set(keys))
+            position = {key: i for i, key in enumerate(distinct)}
+            out = np.fromiter((position[key] for key in keys), dtype=np.int64, count=len(keys))
+            return np.concatenate([np.array([MISSING_RANK], dtype=np.int64), out])
+
+        return self.derived("nocase-rank" if case_insensitive else "rank", rank)
+
+
+def text_array(values: list[Any], transform: Callable[[str], str] | None = None) -> NDArray[Any]:
+    """The values as a NumPy unicode array (code 0 as ''), compared code point by code point
+    like SQLite's BINARY collation."""
+    texts = [""] + [transform(v) if transform else str(v) for v in values[1:]]
+    return np.array(texts, dtype=str)
+
+
+def number_array(values: list[Any]) -> NDArray[np.float64]:
+    return np.array([np.nan] + [float(v) for v in values[1:]], dtype=np.float64)
+
+
+class Grown:
+    """An array that grows by doubling; `view()` is its filled part."""
+
+    def __init__(self, dtype: type[np.generic]) -> None:
+        self.data: NDArray[Any] = np.zeros(1024, dtype=dtype)
+        self.size = 0
+
+    def view(self) -> NDArray[Any]:
+        return self.data[: self.size]
+
+    def extend(self, values: NDArray[Any]) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            data = np.zeros(max(end, 2 * len(self.data)), dtype=self.data.dtype)
+            data[: self.size] = self.data[: self.size]
+            self.data = data
+        self.data[self.size : end] = values
+        self.size = end
+
+    def keep(self, selected: NDArray[Any]) -> None:
+        """Keep only the selected entries (a mask or indexes), in order."""
+        kept = self.view()[selected]
+        self.data = np.zeros(max(1024, len(kept) + len(kept) // 4), dtype=self.data.dtype)
+        self.size = 0
+        self.extend(kept)
+
+
+class Terms:
+    """One set-term field: an entry per (row, folded term), sorted by row, with the
+    smallest spelling the row gives that term (SQL's `min(value)` of a facet)."""
+
+    def __init__(self) -> None:
+        self.norms = Dictionary()
+        self.spellings = Dictionary()
+        self.spellings_per_norm: list[set[int]] = [set()]
+        self.rows = Grown(np.int32)
+        self.codes = Grown(np.int32)
+        self.spelled = Grown(np.int32)
+
+    def append(self, entries: list[tuple[int, str, str]]) -> None:
+        """Add (row, value, folded value) entries, rows ascending and past every earlier row."""
+        smallest: dict[tuple[int, int], str] = {}
+        for row, value, value_norm in entries:
+            key = (row, self.norms.code(value_norm))
+            if key not in smallest or value < smallest[key]:
+                smallest[key] = value
+        if len(self.spellings_per_norm) < len(self.norms):
+            self.spellings_per_norm.extend(
+                set() for _ in range(len(self.norms) - len(self.spellings_per_norm))
+            )
+        spelled = []
+        for (_, norm), value in smallest.items():
+            spelling = self.spellings.code(value)
+            self.spellings_per_norm[norm].add(spelling)
+            spelled.append(spelling)
+        keys = list(smallest)
+        self.rows.extend(np.array([row for row, _ in keys], dtype=np.int32))
+        self.codes.extend(np.array([norm for _, norm in keys], dtype=np.int32))
+        self.spelled.extend(np.array(spelled, dtype=np.int32))
+
+    def entries_of_rows(self, rows: Rows) -> NDArray[np.intp]:
+        """The entries of the given rows (ascending), as slices of the row-sorted entries."""
+        all_rows = self.rows.view()
+        starts = np.searchsorted(all_rows, rows, side="left")
+        ends = np.searchsorted(all_rows, rows, side="right")
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.intp)
+        # starts[i], starts[i] + 1, ... for each row, without a Python loop
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        return np.asarray(offsets + np.arange(total), dtype=np.intp)
+
+    def display(self, norm: int, entries: NDArray[np.intp]) -> str:
+        """The smallest spelling of `norm` among the given (hit) entries."""
+        spellings = self.spellings_per_norm[norm]
+        if len(spellings) == 1:
+            return str(self.spellings.values[next(iter(spellings))])
+        chosen = entries[self.codes.view()[entries] == norm]
+        return str(min(self.spellings.values[code] for code in self.spelled.view()[chosen]))
+
+    def renumber(self, new_row: NDArray[np.int64]) -> None:
+        """Drop the entries of dead rows (new_row -1) and renumber the others."""
+        mapped = new_row[self.rows.view()]
+        keep = mapped >= 0
+        self.codes.keep(keep)
+        self.spelled.keep(keep)
+        self.rows.keep(keep)
+        self.rows.data[: self.rows.size] = mapped[keep]
+
+
+class Slot:
+    """The columns of one organisation, growing by appends."""
+
+    def __init__(self, org_id: int) -> None:
+        self.org_id = org_id
+        self.lock = threading.Lock()  # held while loading, applying changes and reading
+        self.pending_lock = threading.Lock()  # only ever held for a list operation
+        self.pending: list[list[int]] = []
+        self.queued = 0
+        self.loaded = False
+        self.pks = Grown(np.int64)  # 0: a dead row
+        self.created = Grown(np.int64)
+        self.codes = {name: Grown(np.int32) for name in CODED_FIELDS}
+        self.dictionaries = {name: Dictionary() for name in CODED_FIELDS}
+        self.terms = {name: Terms() for name in TERM_FIELDS}
+        self.row_of = np.full(1024, -1, dtype=np.int64)  # by pk; -1: not here
+        self.dead = 0
+        self._alive: tuple[int, Mask] | None = None  # (changes seen, mask)
+        self._changes = 0
+
+    @property
+    def size(self) -> int:
+        return self.pks.size
+
+    def enqueue(self, pks: list[int]) -> int:
+        with self.pending_lock:
+            self.pending.append(pks)
+            self.queued += len(pks)
+            return self.queued
+
+    # --- reading (with `lock` held) -----------------------------------------------------
+
+    def alive(self) -> Mask:
+        """The live rows."""
+        if self._alive is None or self._alive[0] != self._changes:
+            self._alive = (self._changes, self.pks.view() != 0)
+        return self._alive[1]
+
+    def column(self, name: str) -> Codes:
+        return self.codes[name].view()
+
+    def rows_of(self, pks: NDArray[np.int64]) -> Rows:
+        """The live rows of the given pks (unknown pks are left out), in no order."""
+        pks = pks[(pks > 0) & (pks < len(self.row_of))]
+        rows = self.row_of[pks]
+        return np.asarray(rows[rows >= 0], dtype=np.intp)
+
+    def mask_of(self, pks: NDArray[np.int64]) -> Mask:
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.rows_of(pks)] = True
+        return mask
+
+    def pks_of(self, mask: Mask) -> NDArray[np.int64]:
+        """The pks of the rows in `mask`, sorted."""
+        return np.sort(self.pks.view()[mask & self.alive()])
+
+    def term_mask(self, field: str, norms: Mask) -> Mask:
+        """Rows with a term of `field` whose folded code is in `norms` (a lookup by code)."""
+        terms = self.terms[field]
+        mask = np.zeros(self.size, dtype=bool)
+        codes = terms.codes.view()
+        if len(norms) < len(terms.norms):  # terms new since the lookup was made
+            norms = np.concatenate([norms, np.zeros(len(terms.norms) - len(norms), dtype=bool)])
+        mask[terms.rows.view()[norms[codes]]] = True
+        return mask
+
+    def sort_keys(self, name: str, rows: Rows, case_insensitive: bool) -> NDArray[np.int64]:
+        if name == "created_at":
+            return self.created.view()[rows]
+        ranks = self.dictionaries[name].ranks(case_insensitive)
+        return ranks[self.column(name)[rows]]
+
+    def top(
+        self, mask: Mask, name: str, descending: bool, count: int, *, case_insensitive: bool
+    ) -> NDArray[np.int64]:
+        """The pks of the first `count` rows of `mask` ordered by the field, missing
+        values last, ties by pk in the same direction."""
+        rows = np.flatnonzero(mask & self.alive())
+        if count <= 0 or len(rows) == 0:
+            return np.zeros(0, dtype=np.int64)
+        keys = self.sort_keys(name, rows, case_insensitive)
+        pks = self.pks.view()[rows]
+        if descending:
+            keys = np.where(keys == MISSING_RANK, MISSING_RANK, -keys)
+            pks = -pks
+        if count < len(rows):
+            kth = np.partition(keys, count - 1)[count - 1]
+            close = keys <= kth  # ties at the boundary all stay: the pk decides among them
+            keys, pks = keys[close], pks[close]
+        order = np.lexsort((pks, keys))[:count]
+        return np.asarray(np.abs(pks[order]), dtype=np.int64)
+
+    def scalar_facet(
+        self, name: str, mask: Mask, limit: int, case_insensitive: bool
+    ) -> list[tuple[Any, int]]:
+        """Most frequent values among the rows first, then by value (ignoring ASCII case
+        for text), as SQL's GROUP BY over the rows."""
+        codes = self.column(name)[mask & self.alive()]
+        dictionary = self.dictionaries[name]
+        counts = np.bincount(codes, minlength=len(dictionary))
+        present = np.flatnonzero(counts[1:]) + 1
+        values = dictionary.values
+
+        def order(code: int) -> tuple[Any, ...]:
+            value = values[code]
+            text = (nocase(value),) if case_insensitive else ()
+            return (-int(counts[code]), *text, value)
+
+        chosen = sorted(present.tolist(), key=order)[:limit]
+        return [(values[code], int(counts[code])) for code in chosen]
+
+    def term_facet(self, field: str, mask: Mask, limit: int) -> list[tuple[str, int]]:
+        """Most frequent folded terms among the rows, then by folded term, each shown by
+        its smallest spelling among them."""
+        terms = self.terms[field]
+        mask = mask & self.alive()
+        hits = int(mask.sum())
+        if hits * 8 < self.size:  # few hits: their entries, found by row
+            entries = terms.entries_of_rows(np.flatnonzero(mask))
+        else:
+            entries = np.flatnonzero(mask[terms.rows.view()])
+        codes = terms.codes.view()[entries]
+        counts = np.bincount(codes, minlength=len(terms.norms))
+        present = np.flatnonzero(counts)
+        norms = terms.norms.values
+        chosen = sorted(present.tolist(), key=lambda code: (-int(counts[code]), norms[code]))
+        return [(terms.display(code, entries), int(counts[code])) for code in chosen[:limit]]
+
+    # --- writing (with `lock` held) -----------------------------------------------------
+
+    def append(
+        self, rows: list[sa.Row[Any]], entries: dict[int, list[tuple[str, str, str]]]
+    ) -> None:
+        """Add image rows (columns of `ROW_COLUMNS`), ascending by pk, and their terms."""
+        if not rows:
+            return
+        first = self.size
+        pks = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+        self.pks.extend(pks)
+        self.created.extend(np.fromiter((row.created_at for row in rows), dtype=np.int64))
+        for name in CODED_FIELDS:
+            index = ROW_COLUMNS.index(name)
+            self.codes[name].extend(self.dictionaries[name].encode(row[index] for row in rows))
+        top = int(pks.max())
+        if top >= len(self.row_of):
+            grown = np.full(max(top + 1, 2 * len(self.row_of)), -1, dtype=np.int64)
+            grown[: len(self.row_of)] = self.row_of
+            self.row_of = grown
+        self.row_of[pks] = np.arange(first, self.size)
+        by_field: dict[str, list[tuple[int, str, str]]] = {name: [] for name in TERM_FIELDS}
+        for offset, pk in enumerate(pks.tolist()):
+            for field, value, value_norm in entries.get(pk, ()):
+                by_field[field].append((first + offset, value, value_norm))
+        for field, found in by_field.items():
+            self.terms[field].append(found)
+        self._changes += 1
+
+    def remove(self, pks: NDArray[np.int64]) -> None:
+        rows = self.rows_of(pks)
+        self.pks.data[rows] = 0
+        self.row_of[pks[(pks > 0) & (pks < len(self.row_of))]] = -1
+        self.dead += len(rows)
+        self._changes += 1
+
+    def compact(self) -> None:
+        """Rebuild without dead rows (entries keep their row order)."""
+        live = np.flatnonzero(self.pks.view())
+        new_row = np.full(self.size, -1, dtype=np.int64)
+        new_row[live] = np.arange(len(live))
+        for grown in (self.pks, self.created, *self.codes.values()):
+            grown.keep(live)
+        for terms in self.terms.values():
+            terms.renumber(new_row)
+        self.row_of[:] = -1
+        self.row_of[self.pks.view()] = np.arange(len(live))
+        self.dead = 0
+        self._changes += 1
+
+
+# The columns read for each row, in this order (`Slot.append` reads them by position).
+ROW_COLUMNS = ("id", "created_at", *CODED_FIELDS)
+_SELECT_ROWS = sa.select(*(images.c[name] for name in ROW_COLUMNS))
+_SELECT_TERMS = sa.select(
+    image_terms.c.image_pk, image_terms.c.field, image_terms.c.value, image_terms.c.value_norm
+)
+
+
+class ColumnIndex:
+    """Every loaded slot of this process; `follow` keeps them in step with the database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._slots: dict[int, Slot] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+    def follow(self, applied: Applied) -> None:
+        """Queue the pks a committed operation deleted or wrote, for the next search."""
+        pks = [*applied.deleted, *applied.changed]
+        if not pks:
+            return
+        with self._lock:
+            slot = self._slots.get(applied.org_id)
+        if slot is not None and slot.enqueue(pks) > MAX_PENDING:
+            with self._lock:
+                if self._slots.get(applied.org_id) is slot:
+                    del self._slots[applied.org_id]  # the next search loads it again
+
+    @contextmanager
+    def reading(self, org_id: int) -> Iterator[Slot]:
+        """The organisation's slot with every followed operation applied, locked while
+        the caller reads it."""
+        with self._lock:
+            slot = self._slots.get(org_id)
+            if slot is None:
+                # Registered before the load reads: from now on changes are queued.
+                slot = self._slots[org_id] = Slot(org_id)
+        with slot.lock:
+            if not slot.loaded:
+                self.load(slot)
+            self.apply_pending(slot)
+            yield slot
+
+    def load(self, slot: Slot) -> None:
+        """Read every row and term of the organisation in one read transaction."""
+        started = time.perf_counter()
+        with self.engine.connect() as conn:
+            rows = _SELECT_ROWS.where(images.c.org_id == slot.org_id).order_by(images.c.id)
+            terms = _SELECT_TERMS.where(image_terms.c.org_id == slot.org_id).order_by(
+                image_terms.c.image_pk
+            )
+            row_result = conn.execution_options(yield_per=LOAD_BATCH).execute(rows)
+            term_result = iter(conn.execution_options(yield_per=LOAD_BATCH).execute(terms))
+            waiting: tuple[Any, ...] | None = next(term_result, None)
+            for part in row_result.partitions():
+                last = part[-1].id
+                entries: dict[int, list[tuple[str, str, str]]] = {}
+                while waiting is not None and waiting[0] <= last:
+                    entries.setdefault(waiting[0], []).append((waiting[1], waiting[2], waiting[3]))
+                    waiting = next(term_result, None)
+                slot.append(list(part), entries)
+        slot.loaded = True
+        log.info(
+            "loaded %d rows of organisation %d in %.2f s",
+            slot.size,
+            slot.org_id,
+            time.perf_counter() - started,
+        )
+
+    def apply_pending(self, slot: Slot) -> None:
+        """Re-read the queued pks in a transaction that starts after the queue is drained."""
+        with slot.pending_lock:
+            batches, slot.pending, slot.queued = slot.pending, [], 0
+        if not batches:
+            return
+        changed = np.unique(np.fromiter((pk for b in batches for pk in b), dtype=np.int64))
+        slot.remove(changed)
+        with self.engine.connect() as conn:
+            for part in chunked(changed.tolist()):
+                rows = conn.execute(
+                    _SELECT_ROWS.where(
+                        images.c.id.in_(part), images.c.org_id == slot.org_id
+                    ).order_by(images.c.id)
+                ).all()
+                entries: dict[int, list[tuple[str, str, str]]] = {}
+                terms = _SELECT_TERMS.where(
+                    image_terms.c.image_pk.in_(part), image_terms.c.org_id == slot.org_id
+                )
+                for pk, field, value, value_norm in conn.execute(terms):
+                    entries.setdefault(pk, []).append((field, value, value_norm))
+                slot.append(list(rows), entries)
+        if slot.dead > max(COMPACT_MIN_DEAD, slot.size // 4):
+            slot.compact()
