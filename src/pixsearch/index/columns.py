@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,6 +59,7 @@ MISSING_RANK = np.iinfo(np.int64).max // 4  # sorts after every value, both dire
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 Codes = NDArray[np.int32]
+Processor = Callable[[Any], Any] | None
 Mask = NDArray[np.bool_]
 Rows = NDArray[np.intp]
 
@@ -71,25 +72,27 @@ def nocase(text: str) -> str:
 class Dictionary:
     """The distinct values of one field, each with a code from 1 (0 stands for missing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, process: Processor = None) -> None:
         self.values: list[Any] = [None]
-        self.code_of: dict[Any, int] = {}
+        self.code_of: dict[Any, int] = {None: 0}  # by the value as the driver gives it
+        self.process = process  # the column type's conversion (0/1 to bool), once per value
         self._arrays: dict[str, tuple[int, NDArray[Any]]] = {}
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def code(self, value: Any) -> int:
-        if value is None:
-            return 0
-        code = self.code_of.get(value)
+    def code(self, raw: Any) -> int:
+        code = self.code_of.get(raw)
         if code is None:
-            code = self.code_of[value] = len(self.values)
-            self.values.append(value)
+            code = self.code_of[raw] = len(self.values)
+            self.values.append(self.process(raw) if self.process is not None else raw)
         return code
 
-    def encode(self, values: Iterable[Any]) -> Codes:
-        return np.fromiter((self.code(value) for value in values), dtype=np.int32)
+    def encode(self, raws: Sequence[Any]) -> Codes:
+        """The codes of driver values, adding the new ones (one dict lookup per row)."""
+        for raw in set(raws).difference(self.code_of):
+            self.code(raw)
+        return np.fromiter(map(self.code_of.__getitem__, raws), dtype=np.int32, count=len(raws))
 
     def derived(self, name: str, make: Callable[[list[Any]], NDArray[Any]]) -> NDArray[Any]:
         """`make(values)` of every code, cached until new values arrive (code 0 included)."""
@@ -167,26 +170,28 @@ class Terms:
         self.codes = Grown(np.int32)
         self.spelled = Grown(np.int32)
 
-    def append(self, entries: list[tuple[int, str, str]]) -> None:
-        """Add (row, value, folded value) entries, rows ascending and past every earlier row."""
-        smallest: dict[tuple[int, int], str] = {}
-        for row, value, value_norm in entries:
-            key = (row, self.norms.code(value_norm))
-            if key not in smallest or value < smallest[key]:
-                smallest[key] = value
+    def append(self, rows: NDArray[np.int64], values: Sequence[str], folded: Sequence[str]) -> None:
+        """Add entries (row, value, folded value), rows past every earlier entry's."""
+        if not len(rows):
+            return
+        norms = self.norms.encode(folded).astype(np.int64)
+        spelled = self.spellings.encode(values)
+        # One entry per (row, folded term), sorted by row: np.unique sorts the keys.
+        keys = rows << 32 | norms
+        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        chosen = spelled[first]
+        for at in np.flatnonzero(counts > 1).tolist():  # two spellings of a term in a row
+            same = np.flatnonzero(keys == unique[at])
+            chosen[at] = min(spelled[same].tolist(), key=self.spellings.values.__getitem__)
         if len(self.spellings_per_norm) < len(self.norms):
             self.spellings_per_norm.extend(
                 set() for _ in range(len(self.norms) - len(self.spellings_per_norm))
             )
-        spelled = []
-        for (_, norm), value in smallest.items():
-            spelling = self.spellings.code(value)
-            self.spellings_per_norm[norm].add(spelling)
-            spelled.append(spelling)
-        keys = list(smallest)
-        self.rows.extend(np.array([row for row, _ in keys], dtype=np.int32))
-        self.codes.extend(np.array([norm for _, norm in keys], dtype=np.int32))
-        self.spelled.extend(np.array(spelled, dtype=np.int32))
+        for pair in np.unique(norms << 32 | spelled).tolist():
+            self.spellings_per_norm[pair >> 32].add(pair & 0xFFFFFFFF)
+        self.rows.extend((unique >> 32).astype(np.int32))
+        self.codes.extend((unique & 0xFFFFFFFF).astype(np.int32))
+        self.spelled.extend(chosen)
 
     def entries_of_rows(self, rows: Rows) -> NDArray[np.intp]:
         """The entries of the given rows (ascending), as slices of the row-sorted entries."""
@@ -222,7 +227,7 @@ class Terms:
 class Slot:
     """The columns of one organisation, growing by appends."""
 
-    def __init__(self, org_id: int) -> None:
+    def __init__(self, org_id: int, processors: dict[str, Processor]) -> None:
         self.org_id = org_id
         self.lock = threading.Lock()  # held while loading, applying changes and reading
         self.pending_lock = threading.Lock()  # only ever held for a list operation
@@ -232,7 +237,7 @@ class Slot:
         self.pks = Grown(np.int64)  # 0: a dead row
         self.created = Grown(np.int64)
         self.codes = {name: Grown(np.int32) for name in CODED_FIELDS}
-        self.dictionaries = {name: Dictionary() for name in CODED_FIELDS}
+        self.dictionaries = {name: Dictionary(processors[name]) for name in CODED_FIELDS}
         self.terms = {name: Terms() for name in TERM_FIELDS}
         self.row_of = np.full(1024, -1, dtype=np.int64)  # by pk; -1: not here
         self.dead = 0
@@ -242,6 +247,18 @@ class Slot:
     @property
     def size(self) -> int:
         return self.pks.size
+
+    def nbytes(self) -> int:
+        """The memory the slot holds: its arrays, plus an estimate for the dictionaries."""
+        arrays = [self.pks, self.created, *self.codes.values()]
+        for terms in self.terms.values():
+            arrays += [terms.rows, terms.codes, terms.spelled]
+        total = sum(grown.data.nbytes for grown in arrays) + self.row_of.nbytes
+        dictionaries = [*self.dictionaries.values()]
+        for terms in self.terms.values():
+            dictionaries += [terms.norms, terms.spellings]
+        # a value in a list and a dict, and the value itself: about 150 bytes
+        return total + 150 * sum(len(dictionary) for dictionary in dictionaries)
 
     def enqueue(self, pks: list[int]) -> int:
         with self.pending_lock:
@@ -349,32 +366,38 @@ class Slot:
 
     # --- writing (with `lock` held) -----------------------------------------------------
 
-    def append(
-        self, rows: list[sa.Row[Any]], entries: dict[int, list[tuple[str, str, str]]]
-    ) -> None:
-        """Add image rows (columns of `ROW_COLUMNS`), ascending by pk, and their terms."""
+    def append(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Add driver rows (`ROW_COLUMNS`); a pk's terms follow with `append_terms`."""
         if not rows:
             return
         first = self.size
-        pks = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+        columns = list(zip(*rows, strict=True))
+        pks = np.array(columns[0], dtype=np.int64)
         self.pks.extend(pks)
-        self.created.extend(np.fromiter((row.created_at for row in rows), dtype=np.int64))
-        for name in CODED_FIELDS:
-            index = ROW_COLUMNS.index(name)
-            self.codes[name].extend(self.dictionaries[name].encode(row[index] for row in rows))
+        self.created.extend(np.array(columns[1], dtype=np.int64))
+        for name, values in zip(CODED_FIELDS, columns[2:], strict=True):
+            self.codes[name].extend(self.dictionaries[name].encode(values))
         top = int(pks.max())
         if top >= len(self.row_of):
             grown = np.full(max(top + 1, 2 * len(self.row_of)), -1, dtype=np.int64)
             grown[: len(self.row_of)] = self.row_of
             self.row_of = grown
         self.row_of[pks] = np.arange(first, self.size)
-        by_field: dict[str, list[tuple[int, str, str]]] = {name: [] for name in TERM_FIELDS}
-        for offset, pk in enumerate(pks.tolist()):
-            for field, value, value_norm in entries.get(pk, ()):
-                by_field[field].append((first + offset, value, value_norm))
-        for field, found in by_field.items():
-            self.terms[field].append(found)
         self._changes += 1
+
+    def append_terms(self, field: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Add (image pk, value, folded value) driver rows of one field, ascending by pk,
+        of images appended since this field's last terms."""
+        if not rows:
+            return
+        pks, values, folded = zip(*rows, strict=True)
+        at = self.row_of[np.array(pks, dtype=np.int64)]
+        known = at >= 0  # terms of an image of another organisation never come; be safe
+        if not known.all():
+            keep = np.flatnonzero(known).tolist()
+            values, folded = tuple(values[i] for i in keep), tuple(folded[i] for i in keep)
+            at = at[known]
+        self.terms[field].append(at, values, folded)
 
     def remove(self, pks: NDArray[np.int64]) -> None:
         rows = self.rows_of(pks)
@@ -401,9 +424,7 @@ class Slot:
 # The columns read for each row, in this order (`Slot.append` reads them by position).
 ROW_COLUMNS = ("id", "created_at", *CODED_FIELDS)
 _SELECT_ROWS = sa.select(*(images.c[name] for name in ROW_COLUMNS))
-_SELECT_TERMS = sa.select(
-    image_terms.c.image_pk, image_terms.c.field, image_terms.c.value, image_terms.c.value_norm
-)
+_SELECT_TERMS = sa.select(image_terms.c.image_pk, image_terms.c.value, image_terms.c.value_norm)
 
 
 class ColumnIndex:
@@ -413,6 +434,10 @@ class ColumnIndex:
         self.engine = engine
         self._lock = threading.Lock()
         self._slots: dict[int, Slot] = {}
+        self.processors: dict[str, Processor] = {
+            name: images.c[name].type.result_processor(engine.dialect, None)
+            for name in CODED_FIELDS
+        }
 
     def close(self) -> None:
         with self._lock:
@@ -438,31 +463,26 @@ class ColumnIndex:
             slot = self._slots.get(org_id)
             if slot is None:
                 # Registered before the load reads: from now on changes are queued.
-                slot = self._slots[org_id] = Slot(org_id)
+                slot = self._slots[org_id] = Slot(org_id, self.processors)
         with slot.lock:
             if not slot.loaded:
                 self.load(slot)
             self.apply_pending(slot)
             yield slot
 
+    def driver_sql(self, statement: sa.Select[Any]) -> str:
+        """The statement as SQL text (integer parameters inline): its rows come back as
+        the driver gives them, without a conversion per value."""
+        compiled = statement.compile(self.engine, compile_kwargs={"literal_binds": True})
+        return str(compiled)
+
     def load(self, slot: Slot) -> None:
         """Read every row and term of the organisation in one read transaction."""
         started = time.perf_counter()
         with self.engine.connect() as conn:
-            rows = _SELECT_ROWS.where(images.c.org_id == slot.org_id).order_by(images.c.id)
-            terms = _SELECT_TERMS.where(image_terms.c.org_id == slot.org_id).order_by(
-                image_terms.c.image_pk
+            self.read(
+                conn, slot, images.c.org_id == slot.org_id, image_terms.c.org_id == slot.org_id
             )
-            row_result = conn.execution_options(yield_per=LOAD_BATCH).execute(rows)
-            term_result = iter(conn.execution_options(yield_per=LOAD_BATCH).execute(terms))
-            waiting: tuple[Any, ...] | None = next(term_result, None)
-            for part in row_result.partitions():
-                last = part[-1].id
-                entries: dict[int, list[tuple[str, str, str]]] = {}
-                while waiting is not None and waiting[0] <= last:
-                    entries.setdefault(waiting[0], []).append((waiting[1], waiting[2], waiting[3]))
-                    waiting = next(term_result, None)
-                slot.append(list(part), entries)
         slot.loaded = True
         log.info(
             "loaded %d rows of organisation %d in %.2f s",
@@ -470,6 +490,26 @@ class ColumnIndex:
             slot.org_id,
             time.perf_counter() - started,
         )
+
+    def read(
+        self,
+        conn: sa.Connection,
+        slot: Slot,
+        which: sa.ColumnElement[bool],
+        terms_of: sa.ColumnElement[bool],
+    ) -> None:
+        """Append the rows `which` selects, then their terms, field by field."""
+        rows = conn.exec_driver_sql(
+            self.driver_sql(_SELECT_ROWS.where(which).order_by(images.c.id))
+        )
+        for part in rows.partitions(LOAD_BATCH):
+            slot.append(part)
+        for field in TERM_FIELDS:
+            statement = _SELECT_TERMS.where(
+                terms_of, image_terms.c.org_id == slot.org_id, image_terms.c.field == field
+            ).order_by(image_terms.c.image_pk)
+            for part in conn.exec_driver_sql(self.driver_sql(statement)).partitions(LOAD_BATCH):
+                slot.append_terms(field, part)
 
     def apply_pending(self, slot: Slot) -> None:
         """Re-read the queued pks in a transaction that starts after the queue is drained."""
@@ -481,17 +521,7 @@ class ColumnIndex:
         slot.remove(changed)
         with self.engine.connect() as conn:
             for part in chunked(changed.tolist()):
-                rows = conn.execute(
-                    _SELECT_ROWS.where(
-                        images.c.id.in_(part), images.c.org_id == slot.org_id
-                    ).order_by(images.c.id)
-                ).all()
-                entries: dict[int, list[tuple[str, str, str]]] = {}
-                terms = _SELECT_TERMS.where(
-                    image_terms.c.image_pk.in_(part), image_terms.c.org_id == slot.org_id
-                )
-                for pk, field, value, value_norm in conn.execute(terms):
-                    entries.setdefault(pk, []).append((field, value, value_norm))
-                slot.append(list(rows), entries)
+                which = sa.and_(images.c.id.in_(part), images.c.org_id == slot.org_id)
+                self.read(conn, slot, which, image_terms.c.image_pk.in_(part))
         if slot.dead > max(COMPACT_MIN_DEAD, slot.size // 4):
             slot.compact()
