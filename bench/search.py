@@ -35,6 +35,7 @@ reported). `--http` adds (a) through a real uvicorn server (its own index).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import time
@@ -51,6 +52,7 @@ from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.index.embeddings import SQLiteEmbeddings
 from pixsearch.runtimes.clip import ClipModel
+from pixsearch.search import columnar
 from pixsearch.search.service import Page, Searcher, SearchParams, search_images
 from pixsearch.vocabulary.text import fold
 from tests.runtimes.tinymodels import build_tiny_clip
@@ -419,6 +421,7 @@ def run_columns(
 ) -> None:
     """(c), (d), (e) through `search_images`, each beside its peer on the same data."""
     text_only = Searcher(backend, None, None)
+    sql_only = Searcher(dataclasses.replace(backend, columns=None), None, None)  # as before
     started = time.perf_counter()
     rows = export_rows(engine)
     tantivy_index = open_tantivy(directory, size, rows) if "c" in cases else None
@@ -427,8 +430,13 @@ def run_columns(
     print(f"  peers ready in {time.perf_counter() - started:.1f} s")
     with engine.connect() as conn:
 
-        def search(q: str, **kwargs: Any) -> Page:
-            return search_images(conn, text_only, 1, SearchParams(q=q, limit=50, **kwargs))
+        def search(q: str, searcher: Searcher = text_only, **kwargs: Any) -> Page:
+            return search_images(conn, searcher, 1, SearchParams(q=q, limit=50, **kwargs))
+
+        def facets_of(pks: np.ndarray) -> Any:
+            assert backend.columns is not None
+            with backend.columns.reading(1) as slot:
+                return columnar.count_facets(slot, slot.mask_of(pks), FACETS, 20)
 
         assert backend.columns is not None
         started = time.perf_counter()
@@ -451,6 +459,15 @@ def run_columns(
                 "tantivy",
                 f"; without facets {bare}; same hits {hits}, same facets {facets}, "
                 f"hits ~{pages[0].count:,}",
+            )
+            ranked = [backend.fulltext.rank(conn, 1, word, "en", None) for word in words]
+            alone, _ = timed(runs, lambda i: facets_of(ranked[i + 1]))
+            before, _ = timed(
+                min(runs, 5), lambda i: search(f"t~{words[i + 1]}", sql_only, facets=FACETS)
+            )
+            print(
+                f"      the 2 facets alone {alone} ({alone['p50'] / peer['p50']:.2f}x tantivy's "
+                f"whole query); SQL facets as before {before}"
             )
         if duck is None:
             return
@@ -486,7 +503,16 @@ def run_columns(
             mine, pages = timed(runs, lambda i, f=formula, o=options: search(f, **o))
             peer, answers = timed(runs, lambda i, w=where, o=order: duckdb_page(duck, w, o))
             same = pages[0].count == answers[0][0] and pks_of(pages[0]) == answers[0][1]
-            compare(label, mine, peer, "DuckDB", f"; same hits {same}, hits {pages[0].count:,}")
+            before, _ = timed(
+                min(runs, 5), lambda i, f=formula, o=options: search(f, sql_only, **o)
+            )
+            compare(
+                label,
+                mine,
+                peer,
+                "DuckDB",
+                f"; same hits {same}, hits {pages[0].count:,}; SQL as before {before}",
+            )
 
 
 def run_http(engine: sa.Engine, targets: list[int], runs: int, model: ClipModel) -> None:
