@@ -155,7 +155,7 @@ def both_ways(
     assert backend.columns is not None
     condition = compile_filter(formula, org_id) if formula is not None else None
     expected = search_metadata(conn, backend.dialect, org_id, p, condition)
-    return search_columns(conn, backend.columns, org_id, p, formula), expected
+    return search_columns(conn, backend, org_id, p, formula), expected
 
 
 def assert_same(conn: sa.Connection, backend: Backend, org_id: int, formula: Any, p: Any) -> None:

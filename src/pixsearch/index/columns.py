@@ -169,6 +169,7 @@ class Terms:
         self.rows = Grown(np.int32)
         self.codes = Grown(np.int32)
         self.spelled = Grown(np.int32)
+        self._starts: tuple[int, int, NDArray[np.int64]] | None = None  # (entries, rows, ...)
 
     def append(self, rows: NDArray[np.int64], values: Sequence[str], folded: Sequence[str]) -> None:
         """Add entries (row, value, folded value), rows past every earlier entry's."""
@@ -193,12 +194,20 @@ class Terms:
         self.codes.extend((unique & 0xFFFFFFFF).astype(np.int32))
         self.spelled.extend(chosen)
 
-    def entries_of_rows(self, rows: Rows) -> NDArray[np.intp]:
-        """The entries of the given rows (ascending), as slices of the row-sorted entries."""
-        all_rows = self.rows.view()
-        starts = np.searchsorted(all_rows, rows, side="left")
-        ends = np.searchsorted(all_rows, rows, side="right")
-        lengths = ends - starts
+    def starts(self, size: int) -> NDArray[np.int64]:
+        """Where each row's entries start (CSR offsets of `size` rows, one more at the end),
+        computed again only after entries or rows were added or renumbered."""
+        if self._starts is None or self._starts[:2] != (self.rows.size, size):
+            per_row = np.bincount(self.rows.view(), minlength=size)
+            starts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(per_row)])
+            self._starts = (self.rows.size, size, starts)
+        return self._starts[2]
+
+    def entries_of_rows(self, rows: Rows, size: int) -> NDArray[np.intp]:
+        """The entries of the given rows (ascending) of a slot of `size` rows."""
+        offsets = self.starts(size)
+        starts = offsets[rows]
+        lengths = offsets[rows + 1] - starts
         total = int(lengths.sum())
         if total == 0:
             return np.zeros(0, dtype=np.intp)
@@ -222,6 +231,24 @@ class Terms:
         self.spelled.keep(keep)
         self.rows.keep(keep)
         self.rows.data[: self.rows.size] = mapped[keep]
+        self._starts = None
+
+
+def top_counts(
+    counts: NDArray[np.int64], ranks: list[NDArray[np.int64]], limit: int
+) -> list[tuple[int, int]]:
+    """(code, count) of the `limit` codes counted most, ties by the ranks (the last one
+    first), without a Python sort of every distinct value."""
+    present = np.flatnonzero(counts)
+    if limit <= 0 or len(present) == 0:
+        return []
+    negated = -counts[present]
+    if limit < len(present):  # only the codes that can reach the top
+        kth = np.partition(negated, limit - 1)[limit - 1]
+        present = present[negated <= kth]
+        negated = -counts[present]
+    order = np.lexsort((*(rank[present] for rank in ranks), negated))[:limit]
+    return [(int(code), int(counts[code])) for code in present[order]]
 
 
 class Slot:
@@ -336,33 +363,21 @@ class Slot:
         codes = self.column(name)[mask & self.alive()]
         dictionary = self.dictionaries[name]
         counts = np.bincount(codes, minlength=len(dictionary))
-        present = np.flatnonzero(counts[1:]) + 1
-        values = dictionary.values
-
-        def order(code: int) -> tuple[Any, ...]:
-            value = values[code]
-            text = (nocase(value),) if case_insensitive else ()
-            return (-int(counts[code]), *text, value)
-
-        chosen = sorted(present.tolist(), key=order)[:limit]
-        return [(values[code], int(counts[code])) for code in chosen]
+        counts[0] = 0  # missing values are no facet value
+        keys = [dictionary.ranks(False)]  # the last key decides last
+        if case_insensitive:
+            keys.append(dictionary.ranks(True))
+        return [(dictionary.values[code], count) for code, count in top_counts(counts, keys, limit)]
 
     def term_facet(self, field: str, mask: Mask, limit: int) -> list[tuple[str, int]]:
         """Most frequent folded terms among the rows, then by folded term, each shown by
         its smallest spelling among them."""
         terms = self.terms[field]
-        mask = mask & self.alive()
-        hits = int(mask.sum())
-        if hits * 8 < self.size:  # few hits: their entries, found by row
-            entries = terms.entries_of_rows(np.flatnonzero(mask))
-        else:
-            entries = np.flatnonzero(mask[terms.rows.view()])
+        entries = terms.entries_of_rows(np.flatnonzero(mask & self.alive()), self.size)
         codes = terms.codes.view()[entries]
         counts = np.bincount(codes, minlength=len(terms.norms))
-        present = np.flatnonzero(counts)
-        norms = terms.norms.values
-        chosen = sorted(present.tolist(), key=lambda code: (-int(counts[code]), norms[code]))
-        return [(terms.display(code, entries), int(counts[code])) for code in chosen[:limit]]
+        chosen = top_counts(counts, [terms.norms.ranks(False)], limit)
+        return [(terms.display(code, entries), count) for code, count in chosen]
 
     # --- writing (with `lock` held) -----------------------------------------------------
 

@@ -23,6 +23,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
+from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import word_prefix_sql
 from pixsearch.db.tables import images
 from pixsearch.images.service import render_image
@@ -150,22 +151,21 @@ def set_mask(slot: Slot, node: nodes.SetFilter) -> Mask:
     return mask
 
 
-def sql_pks_of(conn: sa.Connection, org_id: int) -> SqlPks:
+def sql_pks_of(conn: sa.Connection, dialect: Dialect, org_id: int) -> SqlPks:
     """What a filter the columns cannot decide matches, from SQL."""
 
     def pks(node: Node) -> NDArray[np.int64]:
-        rows = conn.execute(select_pks(node, org_id)).scalars().all()
-        return np.array(rows, dtype=np.int64)
+        return dialect.fetch_pks(conn, select_pks(node, org_id))
 
     return pks
 
 
 def scope_pks(
-    conn: sa.Connection, columns: ColumnIndex, org_id: int, node: Node
+    conn: sa.Connection, dialect: Dialect, columns: ColumnIndex, org_id: int, node: Node
 ) -> NDArray[np.int64]:
     """The sorted pks of the organisation's images that pass `node`."""
     with columns.reading(org_id) as slot:
-        return slot.pks_of(evaluate(slot, node, sql_pks_of(conn, org_id)))
+        return slot.pks_of(evaluate(slot, node, sql_pks_of(conn, dialect, org_id)))
 
 
 def count_facets(
@@ -208,6 +208,7 @@ def render_rows(
 
 def search_columns(
     conn: sa.Connection,
+    dialect: Dialect,
     columns: ColumnIndex,
     org_id: int,
     formula: Node | None,
@@ -223,7 +224,7 @@ def search_columns(
 ) -> tuple[list[dict[str, Any]], int | None, dict[str, list[dict[str, Any]]]]:
     """One page in the sort's order, the count and the facets, from the columns."""
     with columns.reading(org_id) as slot:
-        mask = evaluate(slot, formula, sql_pks_of(conn, org_id)) & slot.alive()
+        mask = evaluate(slot, formula, sql_pks_of(conn, dialect, org_id)) & slot.alive()
         page = sorted_page(slot, mask, sort_by, descending, offset, limit)
         total = int(mask.sum()) if count else None
         found = count_facets(slot, mask, facets, facet_limit)

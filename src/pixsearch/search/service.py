@@ -136,7 +136,7 @@ def search_images(
             assert target is not None  # check_request saw to it
             page = search_by_colour(conn, dialect, org_id, params, condition, target)
         elif searcher.backend.columns is not None and columnar.sorts_in_memory(params.sort_by):
-            page = search_columns(conn, searcher.backend.columns, org_id, params, formula)
+            page = search_columns(conn, searcher.backend, org_id, params, formula)
         else:
             page = search_metadata(conn, dialect, org_id, params, condition)
     else:
@@ -211,16 +211,14 @@ def search_metadata(
 
 
 def search_columns(
-    conn: sa.Connection,
-    columns: ColumnIndex,
-    org_id: int,
-    params: SearchParams,
-    formula: Node | None,
+    conn: sa.Connection, backend: Backend, org_id: int, params: SearchParams, formula: Node | None
 ) -> Page:
     """`search_metadata` from the column index (`search.columnar`), in the same order."""
+    assert backend.columns is not None
     results, count, facets = columnar.search_columns(
         conn,
-        columns,
+        backend.dialect,
+        backend.columns,
         org_id,
         formula,
         sort_by=params.sort_by,
@@ -576,7 +574,9 @@ class ScopePks:
     def __call__(self) -> NDArray[np.int64]:
         if self.pks is None:
             if self.columns is not None:
-                self.pks = columnar.scope_pks(self.conn, self.columns, self.org_id, self.node)
+                self.pks = columnar.scope_pks(
+                    self.conn, self.dialect, self.columns, self.org_id, self.node
+                )
             else:
                 self.pks = self.dialect.fetch_pks(self.conn, self.statement)
         return self.pks
