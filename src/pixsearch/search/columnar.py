@@ -25,7 +25,6 @@ from numpy.typing import NDArray
 
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import word_prefix_sql
-from pixsearch.db.tables import images
 from pixsearch.images.service import render_image
 from pixsearch.index.columns import (
     CODED_FIELDS,
@@ -196,14 +195,15 @@ def sorted_page(
 
 
 def render_rows(
-    conn: sa.Connection, org_id: int, pks: list[int], fields: tuple[str, ...]
+    conn: sa.Connection, columns: ColumnIndex, org_id: int, pks: list[int], fields: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """The rows of the pks in that order; rows deleted meanwhile are left out."""
     if not pks:
         return []
-    statement = sa.select(images).where(images.c.id.in_(pks))
-    rows = {row.id: row for row in conn.execute(statement) if row.org_id == org_id}
-    return [render_image(rows[pk]._mapping, fields) for pk in pks if pk in rows]
+    rows = columns.read_images(conn, pks)
+    return [
+        render_image(rows[pk], fields) for pk in pks if rows.get(pk, {}).get("org_id") == org_id
+    ]
 
 
 def search_columns(
@@ -228,4 +228,4 @@ def search_columns(
         page = sorted_page(slot, mask, sort_by, descending, offset, limit)
         total = int(mask.sum()) if count else None
         found = count_facets(slot, mask, facets, facet_limit)
-    return render_rows(conn, org_id, page, fields or RESULT_FIELDS), total, found
+    return render_rows(conn, columns, org_id, page, fields or RESULT_FIELDS), total, found

@@ -130,14 +130,16 @@ def search_images(
     dialect = searcher.backend.dialect
     dialect.prepare_search(conn)
     if formula is None or not leaves:
-        condition = compile_filter(formula, org_id) if formula is not None else None
+        in_memory = searcher.backend.columns is not None
         if params.sort_by in SIMILARITY_SORTS:
             target = colour_target(formula)
             assert target is not None  # check_request saw to it
+            condition = compile_filter(formula, org_id) if formula is not None else None
             page = search_by_colour(conn, dialect, org_id, params, condition, target)
-        elif searcher.backend.columns is not None and columnar.sorts_in_memory(params.sort_by):
+        elif in_memory and columnar.sorts_in_memory(params.sort_by):
             page = search_columns(conn, searcher.backend, org_id, params, formula)
         else:
+            condition = compile_filter(formula, org_id) if formula is not None else None
             page = search_metadata(conn, dialect, org_id, params, condition)
     else:
         matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
