@@ -215,11 +215,12 @@ class Terms:
         offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
         return np.asarray(offsets + np.arange(total), dtype=np.intp)
 
-    def display(self, norm: int, entries: NDArray[np.intp]) -> str:
-        """The smallest spelling of `norm` among the given (hit) entries."""
+    def display(self, norm: int, hit_entries: Callable[[], NDArray[np.intp]]) -> str:
+        """The smallest spelling of `norm` among the hits' entries."""
         spellings = self.spellings_per_norm[norm]
         if len(spellings) == 1:
             return str(self.spellings.values[next(iter(spellings))])
+        entries = hit_entries()
         chosen = entries[self.codes.view()[entries] == norm]
         return str(min(self.spellings.values[code] for code in self.spelled.view()[chosen]))
 
@@ -269,6 +270,7 @@ class Slot:
         self.row_of = np.full(1024, -1, dtype=np.int64)  # by pk; -1: not here
         self.dead = 0
         self._alive: tuple[int, Mask] | None = None  # (changes seen, mask)
+        self._totals: dict[str, tuple[int, NDArray[np.int64]]] = {}  # by term field
         self._changes = 0
 
     @property
@@ -373,11 +375,39 @@ class Slot:
         """Most frequent folded terms among the rows, then by folded term, each shown by
         its smallest spelling among them."""
         terms = self.terms[field]
-        entries = terms.entries_of_rows(np.flatnonzero(mask & self.alive()), self.size)
-        codes = terms.codes.view()[entries]
-        counts = np.bincount(codes, minlength=len(terms.norms))
+        live = self.alive()
+        hits = mask & live
+        if np.count_nonzero(hits) * 2 > np.count_nonzero(live):
+            # Most rows are hits: count the others and subtract from every live row's.
+            counts = self.term_totals(field) - self.term_counts(terms, live & ~hits)
+        else:
+            counts = self.term_counts(terms, hits)
         chosen = top_counts(counts, [terms.norms.ranks(False)], limit)
-        return [(terms.display(code, entries), count) for code, count in chosen]
+        entries: list[NDArray[np.intp]] = []  # the hits' entries, only for two spellings
+
+        def hit_entries() -> NDArray[np.intp]:
+            if not entries:
+                entries.append(np.flatnonzero(hits[terms.rows.view()]))
+            return entries[0]
+
+        return [(terms.display(code, hit_entries), count) for code, count in chosen]
+
+    def term_counts(self, terms: Terms, rows: Mask) -> NDArray[np.int64]:
+        """How many of the rows have each folded term: by row offsets for few rows, else
+        through every entry."""
+        if np.count_nonzero(rows) * 4 < self.size:
+            codes = terms.codes.view()[terms.entries_of_rows(np.flatnonzero(rows), self.size)]
+        else:
+            codes = terms.codes.view()[rows[terms.rows.view()]]
+        return np.bincount(codes, minlength=len(terms.norms))
+
+    def term_totals(self, field: str) -> NDArray[np.int64]:
+        """How many live rows have each folded term (kept until the slot changes)."""
+        terms = self.terms[field]
+        cached = self._totals.get(field)
+        if cached is None or cached[0] != self._changes or len(cached[1]) != len(terms.norms):
+            cached = self._totals[field] = (self._changes, self.term_counts(terms, self.alive()))
+        return cached[1]
 
     # --- writing (with `lock` held) -----------------------------------------------------
 
