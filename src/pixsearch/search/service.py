@@ -339,7 +339,8 @@ def search_ranked(
 ) -> Page:
     """Sort the hits (by score unless told otherwise), render one page, count and facet."""
     dialect, columns = backend.dialect, backend.columns
-    if columns is not None and columnar.sorts_in_memory(params.sort_by):
+    by_field = params.sort_by not in ("", *SIMILARITY_SORTS)
+    if columns is not None and (not by_field or columnar.sorts_in_memory(params.sort_by)):
         return ranked_from_columns(conn, columns, org_id, params, hits)
     by_score = params.sort_by in ("", *SIMILARITY_SORTS)
     descending = (params.sort_order or ("desc" if by_score else "asc")) == "desc"
