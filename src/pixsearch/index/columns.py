@@ -267,7 +267,7 @@ class Slot:
         self.codes = {name: Grown(np.int32) for name in CODED_FIELDS}
         self.dictionaries = {name: Dictionary(processors[name]) for name in CODED_FIELDS}
         self.terms = {name: Terms() for name in TERM_FIELDS}
-        self.row_of = np.full(1024, -1, dtype=np.int64)  # by pk; -1: not here
+        self.row_of = np.full(1024, -1, dtype=np.int32)  # by pk; -1: not here
         self.dead = 0
         self._alive: tuple[int, Mask] | None = None  # (changes seen, mask)
         self._totals: dict[str, tuple[int, NDArray[np.int64]]] = {}  # by term field
@@ -424,7 +424,7 @@ class Slot:
             self.codes[name].extend(self.dictionaries[name].encode(values))
         top = int(pks.max())
         if top >= len(self.row_of):
-            grown = np.full(max(top + 1, 2 * len(self.row_of)), -1, dtype=np.int64)
+            grown = np.full(max(top + 1, 2 * len(self.row_of)), -1, dtype=np.int32)
             grown[: len(self.row_of)] = self.row_of
             self.row_of = grown
         self.row_of[pks] = np.arange(first, self.size)
@@ -436,7 +436,7 @@ class Slot:
         if not rows:
             return
         pks, values, folded = zip(*rows, strict=True)
-        at = self.row_of[np.array(pks, dtype=np.int64)]
+        at = self.row_of[np.array(pks, dtype=np.int64)].astype(np.int64)
         known = at >= 0  # terms of an image of another organisation never come; be safe
         if not known.all():
             keep = np.flatnonzero(known).tolist()
