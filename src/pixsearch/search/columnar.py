@@ -26,15 +26,8 @@ from numpy.typing import NDArray
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import word_prefix_sql
 from pixsearch.images.service import render_image
-from pixsearch.index.columns import (
-    CODED_FIELDS,
-    SORTED_FIELDS,
-    ColumnIndex,
-    Mask,
-    Slot,
-    number_array,
-    text_array,
-)
+from pixsearch.index.columns import CODED_FIELDS, SORTED_FIELDS, ColumnIndex, Slot
+from pixsearch.index.encoding import Mask, number_array, text_array
 from pixsearch.search import nodes
 from pixsearch.search.compiler import select_pks
 from pixsearch.search.nodes import Node
