@@ -1,6 +1,8 @@
 """Search: filter, rank by similarity, fuse, sort, page, count and facet (spec section 6).
 
-A formula without similarity filters is one SQL query (plus a count and the facets).
+A formula without similarity filters is one SQL query (plus a count and the facets); on
+SQLite the column index answers it from memory instead (`search.columnar`), and gives the
+ranked searches their scope's pks, field sorts and facets, with the same results.
 With them, each similarity filter becomes a set of scored hits, evaluated inside the SQL
 condition of the metadata filters it is and-ed with (`scope`), so that its ranking and its
 top k are those among the images that pass them, exact at any selectivity:
