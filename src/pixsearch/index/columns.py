@@ -87,6 +87,8 @@ class Slot:
         self.dead = 0
         self._alive: tuple[int, Mask] | None = None  # (changes seen, mask)
         self._totals: dict[str, tuple[int, NDArray[np.int64]]] = {}  # by term field
+        # By coded field: (rows covered, rows by code, where each code's rows start).
+        self._postings: dict[str, tuple[int, NDArray[np.intp], NDArray[np.intp]]] = {}
         self._changes = 0
 
     @property
@@ -118,6 +120,32 @@ class Slot:
         if self._alive is None or self._alive[0] != self._changes:
             self._alive = (self._changes, self.pks.view() != 0)
         return self._alive[1]
+
+    def rows_with(self, name: str, passes: Mask) -> Mask:
+        """The rows whose code of `name` passes: from the code's row lists when they are
+        few (an index lookup), else one pass over the codes."""
+        codes = self.column(name)
+        covered, order, starts = self.postings(name)
+        wanted = np.flatnonzero(passes[: len(starts) - 1])
+        if int((starts[wanted + 1] - starts[wanted]).sum()) * 8 > self.size:
+            return passes[codes]
+        mask = np.zeros(self.size, dtype=bool)
+        for code in wanted.tolist():
+            mask[order[starts[code] : starts[code + 1]]] = True
+        mask[covered:] = passes[codes[covered:]]  # rows appended since the lists were made
+        return mask
+
+    def postings(self, name: str) -> tuple[int, NDArray[np.intp], NDArray[np.intp]]:
+        """The rows of each code, sorted once; rows appended later are looked up by code
+        until they pass an eighth of the slot. Rows never change code (a changed image is
+        a new row), so the lists stay right; compaction renumbers rows and drops them."""
+        cached = self._postings.get(name)
+        if cached is None or self.size - cached[0] > max(1024, self.size // 8):
+            codes = self.column(name)
+            order = np.argsort(codes, kind="stable")
+            starts = np.searchsorted(codes[order], np.arange(len(self.dictionaries[name]) + 1))
+            cached = self._postings[name] = (self.size, order, starts)
+        return cached
 
     def column(self, name: str) -> Codes:
         return self.codes[name].view()
@@ -278,6 +306,7 @@ class Slot:
             terms.renumber(new_row)
         self.row_of[:] = -1
         self.row_of[self.pks.view()] = np.arange(len(live))
+        self._postings.clear()
         self.dead = 0
         self._changes += 1
 

@@ -75,7 +75,7 @@ def evaluate(slot: Slot, node: Node | None, sql_pks: SqlPks) -> Mask:
     if table is None:
         return slot.mask_of(sql_pks(node))
     field, passes = table
-    return passes[slot.column(field)]
+    return slot.rows_with(field, passes)
 
 
 def code_table(slot: Slot, node: Node) -> tuple[str, Mask] | None:
