@@ -4,8 +4,9 @@ facetable fields of `images` and `image_terms` as NumPy columns.
 Every scalar field (labels, booleans, date, orientation, the computed numbers) is
 dictionary-encoded: a row holds an int32 code, 0 for a missing value, and the field's
 `Dictionary` holds each distinct value once (with its folded form, for folded equality). A
-filter on one field is decided once per distinct value, then looked up for every row by
-code, so `city=Paris` never folds a row. The set-term fields (keywords, categories,
+filter on one field is decided once per distinct value, and the rows of the codes that
+pass come from per-code row lists (or one pass over the codes when they are many), so
+`city=Paris` never folds a row nor reads another city's. The set-term fields (keywords, categories,
 collections, tags) are lists of (row, folded term, spelling) entries, sorted by row: a
 term's rows, or a hit's terms for a facet, are slices of arrays (`index.encoding`).
 
@@ -66,6 +67,7 @@ SORTED_FIELDS = (*CODED_FIELDS, "created_at")
 MAX_PENDING = 20_000  # queued pks of a slot nobody searches; past this it is unloaded
 COMPACT_MIN_DEAD = 1024
 LOAD_BATCH = 20_000
+MAX_LISTED_CODES = 256  # past this many passing codes, one pass over the codes is quicker
 
 
 class Slot:
@@ -127,7 +129,8 @@ class Slot:
         codes = self.column(name)
         covered, order, starts = self.postings(name)
         wanted = np.flatnonzero(passes[: len(starts) - 1])
-        if int((starts[wanted + 1] - starts[wanted]).sum()) * 8 > self.size:
+        rows = int((starts[wanted + 1] - starts[wanted]).sum())
+        if rows * 8 > self.size or len(wanted) > MAX_LISTED_CODES:
             return passes[codes]
         mask = np.zeros(self.size, dtype=bool)
         for code in wanted.tolist():
