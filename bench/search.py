@@ -10,10 +10,18 @@ GET /imgs):
 
     (a) i~<id>                      pure vector top 50
     (b) i~<id> && k=sel1|sel10|sel50 vector + filter, with recall@10 against brute force
-    (c) t~<word> + 2 facets         full text (no model) with facets
-    (d) k=sel10 && d>=2015-1-1      metadata only, sorted by date
+    (c) t~<word> + 2 facets         full text (no model) with facets keywords, country
+    (d) k=sel10 && d>=2015-1-1      metadata only, sorted by date (newest first)
+    (e) country=<c> [&& k=sel10]    folded label equality, newest first
     bare                            NumPy matrix-vector product + argpartition top 50
                                     over the same matrix the index searches
+
+(c), (d) and (e) run against the same data loaded into the in-process peers the issue
+names (`make install` puts them in the `bench` extra): tantivy for (c) (the same words
+over title, keywords and country; facets as terms aggregations) and DuckDB for (d) and
+(e) (a table of the same rows, the folded country precomputed, page + count). Each case
+checks that both sides find the same hits (count, page) and facet counts, and prints
+p50/p95 and the ratio pixsearch/peer. The peers' copies are cached beside the database.
 
 The CLIP model is a tiny one built with 512 dimensions whose `~` image threshold is -1,
 so that every image qualifies and (a) and (b) are exact top-k over all rows: the hardest
@@ -21,11 +29,13 @@ case, and the one bare NumPy computes. The vectors load once before timing (load
 reported). `--http` adds (a) through a real uvicorn server (its own index).
 
     .venv/bin/python -m bench.search --sizes 10000,100000,1000000 [--queries 30] [--http]
+        [--cases a,b,c,d,e] [--dir /work/benchdata/columns]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import time
@@ -42,7 +52,9 @@ from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.index.embeddings import SQLiteEmbeddings
 from pixsearch.runtimes.clip import ClipModel
+from pixsearch.search import columnar
 from pixsearch.search.service import Page, Searcher, SearchParams, search_images
+from pixsearch.vocabulary.text import fold
 from tests.runtimes.tinymodels import build_tiny_clip
 
 DIM = 512
@@ -215,14 +227,28 @@ def recall_at_10(
     return len(truth & got) / len(truth)
 
 
-def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool) -> None:
+def run_size(
+    directory: Path, size: int, runs: int, model: ClipModel, http: bool, cases: set[str]
+) -> None:
     print(f"== {size:,} images")
     engine = open_database(directory, size, model.name)
     backend = open_backend(engine)
+    if cases & {"a", "b"}:
+        run_vectors(engine, backend, size, runs, model)
+    if cases & {"c", "d", "e"}:
+        run_columns(directory, engine, backend, size, runs, cases)
+    backend.close()
+    if http:
+        targets = np.random.default_rng(1).integers(1, size + 1, runs + 1).tolist()
+        run_http(engine, targets, runs, model)
+    engine.dispose()
+
+
+def run_vectors(engine: sa.Engine, backend: Any, size: int, runs: int, model: ClipModel) -> None:
+    """(a) and (b) against bare NumPy."""
     assert isinstance(backend.embeddings, SQLiteEmbeddings)
     index = backend.embeddings.vectors
     searcher = Searcher(backend, model, None)
-    text_only = Searcher(backend, None, None)
     rng = np.random.default_rng(1)
     targets = rng.integers(1, size + 1, runs + 1).tolist()
     key = (1, "clip", model.name)
@@ -272,23 +298,221 @@ def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool
                 f"  (b) vector + {share:2d} %      {figures}  ({figures['p50'] / bare['p50']:.2f}x "
                 f"bare), recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
             )
-        figures, pages = timed(
-            runs,
-            lambda i: search(
-                f"t~{VOCABULARY[(i % 20) + 5]}", searcher=text_only, facets=("keywords", "country")
+
+
+# --- (c), (d), (e): the column index against tantivy and DuckDB ---------------------------
+
+FACETS = ("keywords", "country")
+
+
+def export_rows(engine: sa.Engine) -> list[tuple[int, str, str, str, list[str]]]:
+    """(pk, title, country, date, keywords) of every image, for the peers."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, title, country, date, keywords FROM images ORDER BY id"
+        ).all()
+    return [
+        (pk, title, country, date, json.loads(keywords))
+        for pk, title, country, date, keywords in rows
+    ]
+
+
+def open_duckdb(directory: Path, size: int, rows: list[Any]) -> Any:
+    """DuckDB in memory over the same rows (a CSV copy is cached beside the database)."""
+    import duckdb
+
+    path = directory / f"duckdb-{size}.csv"
+    if not path.exists():
+        with path.open("w", encoding="utf-8") as out:
+            out.write("id,title,country,country_fold,date,keywords\n")
+            for pk, title, country, date, keywords in rows:
+                out.write(f"{pk},{title},{country},{fold(country)},{date},{'|'.join(keywords)}\n")
+    db = duckdb.connect()
+    db.execute(
+        "CREATE TABLE images AS SELECT id, title, country, country_fold, date::DATE AS date, "
+        f"string_split(keywords, '|') AS keywords FROM read_csv('{path}', header = true, "
+        "columns = {'id': 'BIGINT', 'title': 'VARCHAR', 'country': 'VARCHAR', "
+        "'country_fold': 'VARCHAR', 'date': 'VARCHAR', 'keywords': 'VARCHAR'})"
+    )
+    return db
+
+
+def open_tantivy(directory: Path, size: int, rows: list[Any]) -> Any:
+    """A tantivy index of the same rows: words of title, keywords and country; keywords
+    and country also as raw fast fields for the facets (built once, then reused)."""
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("pk", stored=True, fast=True)
+    for name in ("title", "keywords", "country"):
+        builder.add_text_field(name)
+    for name in ("keywords_raw", "country_raw"):
+        builder.add_text_field(name, fast=True, tokenizer_name="raw")
+    schema = builder.build()
+    path = directory / f"tantivy-{size}"
+    if path.exists() and tantivy.Index(schema, path=str(path)).searcher().num_docs == size:
+        return tantivy.Index(schema, path=str(path))
+    path.mkdir(exist_ok=True)
+    for old in path.iterdir():
+        old.unlink()
+    index = tantivy.Index(schema, path=str(path))
+    writer = index.writer(heap_size=1_000_000_000, num_threads=1)  # one segment: exact facets
+    for pk, title, country, _, keywords in rows:
+        document = tantivy.Document(pk=pk, title=title, country=country, country_raw=country)
+        for keyword in keywords:
+            document.add_text("keywords", keyword)
+            document.add_text("keywords_raw", keyword)
+        writer.add_document(document)
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return index
+
+
+def tantivy_search(index: Any, word: str) -> tuple[int, list[int], dict[str, dict[str, int]]]:
+    """Hits, the top 50 pks and the two facets (top 20 of each), as pixsearch answers them."""
+    searcher = index.searcher()
+    query = index.parse_query(word, ["title", "keywords", "country"])
+    found = searcher.search(query, 50, count=True)
+    pks = [searcher.doc(address)["pk"][0] for _, address in found.hits]
+    aggregations = {name: {"terms": {"field": f"{name}_raw", "size": 20}} for name in FACETS}
+    answer = searcher.aggregate(query, aggregations)
+    facets = {
+        name: {bucket["key"]: bucket["doc_count"] for bucket in answer[name]["buckets"]}
+        for name in FACETS
+    }
+    return found.count, pks, facets
+
+
+def duckdb_page(db: Any, where: str, order: str) -> tuple[int, list[int]]:
+    """One page of 50 whole rows and the count, as pixsearch answers them."""
+    page = db.execute(f"SELECT * FROM images WHERE {where} ORDER BY {order} LIMIT 50").fetchall()
+    count = db.execute(f"SELECT count(*) FROM images WHERE {where}").fetchone()[0]
+    return count, [row[0] for row in page]
+
+
+def same_facets(page: Page, peer: dict[str, dict[str, int]]) -> bool:
+    """The facet counts agree: the same counts, and the same count for every shared value
+    (at the cut of the top 20 two engines may pick different values of equal count)."""
+    for name in FACETS:
+        mine = {item["value"]: item["count"] for item in page.facets[name]}
+        if sorted(mine.values()) != sorted(peer[name].values()):
+            return False
+        if any(mine[value] != peer[name][value] for value in mine.keys() & peer[name].keys()):
+            return False
+    return True
+
+
+def pks_of(page: Page) -> list[int]:
+    return [int(result["image_id"][3:]) for result in page.results]
+
+
+def compare(
+    label: str, mine: dict[str, float], peer: dict[str, float], name: str, note: str
+) -> None:
+    print(
+        f"  {label} {mine}  {name} {peer}  ({mine['p50'] / peer['p50']:.2f}x {name} p50, "
+        f"{mine['p95'] / peer['p95']:.2f}x p95){note}"
+    )
+
+
+def run_columns(
+    directory: Path, engine: sa.Engine, backend: Any, size: int, runs: int, cases: set[str]
+) -> None:
+    """(c), (d), (e) through `search_images`, each beside its peer on the same data."""
+    text_only = Searcher(backend, None, None)
+    sql_only = Searcher(dataclasses.replace(backend, columns=None), None, None)  # as before
+    started = time.perf_counter()
+    rows = export_rows(engine)
+    tantivy_index = open_tantivy(directory, size, rows) if "c" in cases else None
+    duck = open_duckdb(directory, size, rows) if cases & {"d", "e"} else None
+    del rows
+    print(f"  peers ready in {time.perf_counter() - started:.1f} s")
+    with engine.connect() as conn:
+
+        def search(q: str, searcher: Searcher = text_only, **kwargs: Any) -> Page:
+            return search_images(conn, searcher, 1, SearchParams(q=q, limit=50, **kwargs))
+
+        def facets_of(pks: np.ndarray) -> Any:
+            assert backend.columns is not None
+            with backend.columns.reading(1) as slot:
+                return columnar.count_facets(slot, slot.mask_of(pks), FACETS, 20)
+
+        assert backend.columns is not None
+        started = time.perf_counter()
+        with backend.columns.reading(1) as slot:
+            print(
+                f"  columns loaded in {time.perf_counter() - started:.1f} s, "
+                f"{slot.nbytes() / size:.0f} bytes per image"
+            )
+        words = [VOCABULARY[(i % 20) + 5] for i in range(-1, runs)]
+        if tantivy_index is not None:
+            mine, pages = timed(runs, lambda i: search(f"t~{words[i + 1]}", facets=FACETS))
+            bare, _ = timed(runs, lambda i: search(f"t~{words[i + 1]}"))
+            peer, answers = timed(runs, lambda i: tantivy_search(tantivy_index, words[i + 1]))
+            hits = all(p.count == a[0] for p, a in zip(pages, answers, strict=True))
+            facets = all(same_facets(p, a[2]) for p, a in zip(pages, answers, strict=True))
+            compare(
+                "(c) full text + 2 facets",
+                mine,
+                peer,
+                "tantivy",
+                f"; without facets {bare}; same hits {hits}, same facets {facets}, "
+                f"hits ~{pages[0].count:,}",
+            )
+            ranked = [backend.fulltext.rank(conn, 1, word, "en", None) for word in words]
+            alone, _ = timed(runs, lambda i: facets_of(ranked[i + 1]))
+            before, _ = timed(
+                min(runs, 5), lambda i: search(f"t~{words[i + 1]}", sql_only, facets=FACETS)
+            )
+            print(
+                f"      the 2 facets alone {alone} ({alone['p50'] / peer['p50']:.2f}x tantivy's "
+                f"whole query); SQL facets as before {before}"
+            )
+        if duck is None:
+            return
+        cases_sql = [
+            (
+                "(d) k=sel10 && d>=2015-1-1, by date",
+                "k=sel10 && d>=2015-1-1",
+                {"sort_by": "date", "sort_order": "desc"},
+                "list_contains(keywords, 'sel10') AND date >= DATE '2015-01-01'",
+                "date DESC, id DESC",
+                "d",
             ),
-        )
-        print(f"  (c) full text + facets {figures}, hits ~{pages[0].count:,}")
-        figures, pages = timed(
-            runs, lambda i: search("k=sel10 && d>=2015-1-1", sort_by="date", sort_order="desc")
-        )
-        print(f"  (d) metadata + sort    {figures}, hits {pages[0].count:,}")
-        figures, pages = timed(min(runs, 10), lambda i: search("country=country 03 && k=sel10"))
-        print(f"  (d') folded equality   {figures}, hits {pages[0].count:,}")
-    backend.close()
-    if http:
-        run_http(engine, targets, runs, model)
-    engine.dispose()
+            (
+                "(e) country=country 03",
+                "country=country 03",
+                {},
+                "country_fold = 'country 03'",
+                "id DESC",
+                "e",
+            ),
+            (
+                "(e) country=country 03 && k=sel10",
+                "country=country 03 && k=sel10",
+                {},
+                "country_fold = 'country 03' AND list_contains(keywords, 'sel10')",
+                "id DESC",
+                "e",
+            ),
+        ]
+        for label, formula, options, where, order, case in cases_sql:
+            if case not in cases:
+                continue
+            mine, pages = timed(runs, lambda i, f=formula, o=options: search(f, **o))
+            peer, answers = timed(runs, lambda i, w=where, o=order: duckdb_page(duck, w, o))
+            same = pages[0].count == answers[0][0] and pks_of(pages[0]) == answers[0][1]
+            before, _ = timed(
+                min(runs, 5), lambda i, f=formula, o=options: search(f, sql_only, **o)
+            )
+            compare(
+                label,
+                mine,
+                peer,
+                "DuckDB",
+                f"; same hits {same}, hits {pages[0].count:,}; SQL as before {before}",
+            )
 
 
 def run_http(engine: sa.Engine, targets: list[int], runs: int, model: ClipModel) -> None:
@@ -343,11 +567,12 @@ def main() -> None:
         "--dir", type=Path, default=Path("/tmp/pixsearch-bench"), help="Where the databases go."
     )
     parser.add_argument("--http", action="store_true", help="Also time (a) over HTTP.")
+    parser.add_argument("--cases", default="a,b,c,d,e", help="Comma-separated cases to run.")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     model = build_model(args.dir)
     for size in (int(part) for part in args.sizes.split(",")):
-        run_size(args.dir, size, args.queries, model, args.http)
+        run_size(args.dir, size, args.queries, model, args.http, set(args.cases.split(",")))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from pixsearch.db.dialect import Dialect, dialect_of
+from pixsearch.index.columns import ColumnIndex
 from pixsearch.index.embeddings import Embeddings, PostgresEmbeddings, SQLiteEmbeddings
 from pixsearch.index.faces import Faces, PostgresFaces, SQLiteFaces
 from pixsearch.index.fulltext import FullText, PostgresFullText, SQLiteFullText
@@ -22,6 +23,9 @@ INDEXES: dict[str, tuple[type[FullText], type[Embeddings], type[Faces]]] = {
     "sqlite": (SQLiteFullText, SQLiteEmbeddings, SQLiteFaces),
     "postgresql": (PostgresFullText, PostgresEmbeddings, PostgresFaces),
 }
+# Whether metadata filters, sorts and facets are answered from columns in memory: only where
+# one process owns the database and hears of every write; PostgreSQL answers them in SQL.
+COLUMNS_IN_MEMORY: dict[str, bool] = {"sqlite": True, "postgresql": False}
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Backend:
     fulltext: FullText
     embeddings: Embeddings
     faces: Faces
+    columns: ColumnIndex | None = None  # None: metadata searches are SQL
 
     @property
     def name(self) -> str:
@@ -38,10 +43,13 @@ class Backend:
     def close(self) -> None:
         self.fulltext.close()
         self.embeddings.close()
+        if self.columns is not None:
+            self.columns.close()
 
 
 def open_backend(engine: sa.Engine) -> Backend:
     """The backend of the engine's database (close it after use)."""
     dialect = dialect_of(engine)
     fulltext, embeddings, faces = INDEXES[dialect.name]
-    return Backend(dialect, fulltext(engine), embeddings(engine), faces(engine))
+    columns = ColumnIndex(engine) if COLUMNS_IN_MEMORY[dialect.name] else None
+    return Backend(dialect, fulltext(engine), embeddings(engine), faces(engine), columns)

@@ -98,11 +98,7 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
                 enqueuer=enqueuer,
                 metrics=metrics,
                 work_queued=asyncio.Event(),
-                on_applied=(
-                    backend.embeddings.follow,
-                    backend.faces.follow,
-                    backend.fulltext.follow,
-                ),
+                on_applied=followers(backend),
             )
     finally:
         if identity_pool is not None:
@@ -110,6 +106,18 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
         enqueuer.close()
         backend.close()
         engine.dispose()
+
+
+def followers(backend: Backend) -> tuple[Callable[[Applied], None], ...]:
+    """The in-memory indexes that follow each applied operation."""
+    found: list[Callable[[Applied], None]] = [
+        backend.embeddings.follow,
+        backend.faces.follow,
+        backend.fulltext.follow,
+    ]
+    if backend.columns is not None:
+        found.append(backend.columns.follow)
+    return tuple(found)
 
 
 def open_metrics(settings: Settings, engine: sa.Engine) -> Metrics | None:

@@ -1,6 +1,8 @@
 """Search: filter, rank by similarity, fuse, sort, page, count and facet (spec section 6).
 
-A formula without similarity filters is one SQL query (plus a count and the facets).
+A formula without similarity filters is one SQL query (plus a count and the facets); on
+SQLite the column index answers it from memory instead (`search.columnar`), and gives the
+ranked searches their scope's pks, field sorts and facets, with the same results.
 With them, each similarity filter becomes a set of scored hits, evaluated inside the SQL
 condition of the metadata filters it is and-ed with (`scope`), so that its ranking and its
 top k are those among the images that pass them, exact at any selectivity:
@@ -34,6 +36,7 @@ from pixsearch.db.tables import images
 from pixsearch.errors import InvalidInput
 from pixsearch.images.service import render_image
 from pixsearch.index.colors import Lab, nearest
+from pixsearch.index.columns import ColumnIndex
 from pixsearch.index.embeddings import image_vector
 from pixsearch.index.terms import list_facet, list_facet_of_pks
 from pixsearch.index.vectors import Key, Matches
@@ -44,7 +47,7 @@ from pixsearch.runtimes.identities import FaceIdentifier
 from pixsearch.runtimes.registry import ImageModel
 from pixsearch.runtimes.text import DEFAULT_THRESHOLDS as TEXT_THRESHOLDS
 from pixsearch.runtimes.text import TextModel
-from pixsearch.search import nodes
+from pixsearch.search import columnar, nodes
 from pixsearch.search.compiler import compile_filter, has_similarity, select_pks
 from pixsearch.search.fusion import (
     Hits,
@@ -129,16 +132,21 @@ def search_images(
     dialect = searcher.backend.dialect
     dialect.prepare_search(conn)
     if formula is None or not leaves:
-        condition = compile_filter(formula, org_id) if formula is not None else None
+        in_memory = searcher.backend.columns is not None
         if params.sort_by in SIMILARITY_SORTS:
             target = colour_target(formula)
             assert target is not None  # check_request saw to it
+            condition = compile_filter(formula, org_id) if formula is not None else None
             page = search_by_colour(conn, dialect, org_id, params, condition, target)
+        elif in_memory and columnar.sorts_in_memory(params.sort_by):
+            page = search_columns(conn, searcher.backend, org_id, params, formula)
         else:
+            condition = compile_filter(formula, org_id) if formula is not None else None
             page = search_metadata(conn, dialect, org_id, params, condition)
     else:
         matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
-        page = search_ranked(conn, dialect, org_id, params, matcher.match(formula, ()))
+        hits = matcher.match(formula, ())
+        page = search_ranked(conn, searcher.backend, org_id, params, hits)
     if searcher.metrics is not None:
         kind = search_kind(leaves, searcher)
         searcher.metrics.observe_search(kind, time.perf_counter() - started)
@@ -204,6 +212,29 @@ def search_metadata(
         results = [render_image(row._mapping, fields) for row in conn.execute(statement)]
     count = count_where(conn, where) if params.count else None
     return Page(results, count, count_facets(conn, dialect, org_id, where, params))
+
+
+def search_columns(
+    conn: sa.Connection, backend: Backend, org_id: int, params: SearchParams, formula: Node | None
+) -> Page:
+    """`search_metadata` from the column index (`search.columnar`), in the same order."""
+    assert backend.columns is not None
+    results, count, facets = columnar.search_columns(
+        conn,
+        backend.dialect,
+        backend.columns,
+        org_id,
+        formula,
+        sort_by=params.sort_by,
+        descending=(params.sort_order or ("asc" if params.sort_by else "desc")) == "desc",
+        offset=params.offset,
+        limit=params.limit,
+        fields=params.fields,
+        facets=params.facets,
+        facet_limit=params.facet_limit,
+        count=params.count,
+    )
+    return Page(results, count, facets)
 
 
 def colour_target(node: Node | None) -> Lab | None:
@@ -318,9 +349,13 @@ def scalar_facet(dialect: Dialect, name: str, where: Condition) -> sa.Select[Any
 
 
 def search_ranked(
-    conn: sa.Connection, dialect: Dialect, org_id: int, params: SearchParams, hits: Hits
+    conn: sa.Connection, backend: Backend, org_id: int, params: SearchParams, hits: Hits
 ) -> Page:
     """Sort the hits (by score unless told otherwise), render one page, count and facet."""
+    dialect, columns = backend.dialect, backend.columns
+    by_field = params.sort_by not in ("", *SIMILARITY_SORTS)
+    if columns is not None and (not by_field or columnar.sorts_in_memory(params.sort_by)):
+        return ranked_from_columns(conn, columns, org_id, params, hits)
     by_score = params.sort_by in ("", *SIMILARITY_SORTS)
     descending = (params.sort_order or ("desc" if by_score else "asc")) == "desc"
     page: list[tuple[int, float]] = []
@@ -337,6 +372,32 @@ def search_ranked(
         where = scoped(org_id, dialect.pk_set_condition(images.c.id, hits.pks))
         facets = count_facets(conn, dialect, org_id, where, params, hits.pks)
     return Page(results, count, facets)
+
+
+def ranked_from_columns(
+    conn: sa.Connection, columns: ColumnIndex, org_id: int, params: SearchParams, hits: Hits
+) -> Page:
+    """`search_ranked` with the field sort and the facets from the column index."""
+    by_score = params.sort_by in ("", *SIMILARITY_SORTS)
+    descending = (params.sort_order or ("desc" if by_score else "asc")) == "desc"
+    page: list[tuple[int, float]] = []
+    facets: dict[str, list[dict[str, Any]]] = {}
+    within_page = params.offset < MAX_OFFSET and params.offset < len(hits)
+    if within_page and by_score:
+        order = top_order(hits, params.offset + params.limit, descending)[params.offset :]
+        page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
+    if (within_page and not by_score) or params.facets:
+        with columns.reading(org_id) as slot:
+            mask = slot.mask_of(hits.pks)
+            if within_page and not by_score:
+                pks = columnar.sorted_page(
+                    slot, mask, params.sort_by, descending, params.offset, params.limit
+                )
+                score_of = dict(zip(hits.pks.tolist(), hits.scores.tolist(), strict=True))
+                page = [(pk, score_of[pk]) for pk in pks]
+            facets = columnar.count_facets(slot, mask, params.facets, params.facet_limit)
+    results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
+    return Page(results, len(hits) if params.count else None, facets)
 
 
 def sort_hits(
@@ -459,7 +520,8 @@ class Matcher:
         )
 
     def scope_pks(self, scope: Scope) -> ScopePks:
-        return ScopePks(self.conn, self.searcher.backend.dialect, self.org_id, scope)
+        backend = self.searcher.backend
+        return ScopePks(self.conn, backend.dialect, self.org_id, scope, backend.columns)
 
     def within(self, scope: Scope) -> ScopePks | None:
         return self.scope_pks(scope) if scope else None
@@ -511,13 +573,28 @@ class Matcher:
 class ScopePks:
     """The pks of the images that pass a scope, queried once however many rankings ask."""
 
-    def __init__(self, conn: sa.Connection, dialect: Dialect, org_id: int, scope: Scope) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        dialect: Dialect,
+        org_id: int,
+        scope: Scope,
+        columns: ColumnIndex | None = None,
+    ) -> None:
         self.conn = conn
         self.dialect = dialect
-        self.statement = select_pks(nodes.And(scope), org_id)
+        self.org_id = org_id
+        self.node = nodes.And(scope)
+        self.statement = select_pks(self.node, org_id)
+        self.columns = columns  # when given, the pks come from memory (sorted, unique)
         self.pks: NDArray[np.int64] | None = None
 
     def __call__(self) -> NDArray[np.int64]:
         if self.pks is None:
-            self.pks = self.dialect.fetch_pks(self.conn, self.statement)
+            if self.columns is not None:
+                self.pks = columnar.scope_pks(
+                    self.conn, self.dialect, self.columns, self.org_id, self.node
+                )
+            else:
+                self.pks = self.dialect.fetch_pks(self.conn, self.statement)
         return self.pks

@@ -1,0 +1,436 @@
+"""The column index in memory (SQLite): per organisation, the filterable, sortable and
+facetable fields of `images` and `image_terms` as NumPy columns.
+
+Every scalar field (labels, booleans, date, orientation, the computed numbers) is
+dictionary-encoded: a row holds an int32 code, 0 for a missing value, and the field's
+`Dictionary` holds each distinct value once (with its folded form, for folded equality). A
+filter on one field is decided once per distinct value, and the rows of the codes that
+pass come from per-code row lists (or one pass over the codes when they are many), so
+`city=Paris` never folds a row nor reads another city's. The set-term fields (keywords, categories,
+collections, tags) are lists of (row, folded term, spelling) entries, sorted by row: a
+term's rows, or a hit's terms for a facet, are slices of arrays (`index.encoding`).
+
+A slot is loaded from the database on an organisation's first search and then follows
+it like `index.vectors`: `follow`, called after each committed operation, only queues the
+pks the operation deleted or wrote (O(1), on the event loop); the next search re-reads
+those rows by pk in a fresh transaction, after draining the queue, so it sees at least
+what the queued operations committed. The slot exists, and queues, before its load reads,
+so a commit after the load's snapshot is queued and one before it is in the snapshot
+(re-reading a row is harmless). A changed row is appended again and its old row becomes a
+tombstone (pk 0); tombstones are compacted away past a quarter of the slot. Searches read
+a slot under its lock, so a row never changes under one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from pixsearch.db.bulk import chunked
+from pixsearch.db.tables import image_terms, images
+from pixsearch.index.encoding import (
+    MISSING_RANK,
+    Codes,
+    Dictionary,
+    Grown,
+    Mask,
+    Processor,
+    Rows,
+    Terms,
+    top_counts,
+)
+from pixsearch.vocabulary.fields import BOOL_FIELDS, LABEL_FIELDS, TERM_FIELDS
+from pixsearch.vocabulary.operations import Applied
+
+log = logging.getLogger(__name__)
+
+# Dictionary-encoded fields: filters, facets and sorts answered from memory.
+CODED_FIELDS = (
+    *LABEL_FIELDS,
+    *BOOL_FIELDS,
+    "date",
+    "orientation",
+    "width",
+    "height",
+    "aspect_ratio",
+    "n_faces",
+)
+SORTED_FIELDS = (*CODED_FIELDS, "created_at")
+MAX_PENDING = 20_000  # queued pks of a slot nobody searches; past this it is unloaded
+COMPACT_MIN_DEAD = 1024
+LOAD_BATCH = 20_000
+MAX_LISTED_CODES = 256  # past this many passing codes, one pass over the codes is quicker
+
+
+class Slot:
+    """The columns of one organisation, growing by appends."""
+
+    def __init__(self, org_id: int, processors: dict[str, Processor]) -> None:
+        self.org_id = org_id
+        self.lock = threading.Lock()  # held while loading, applying changes and reading
+        self.pending_lock = threading.Lock()  # only ever held for a list operation
+        self.pending: list[list[int]] = []
+        self.queued = 0
+        self.loaded = False
+        self.pks = Grown(np.int64)  # 0: a dead row
+        self.created = Grown(np.int64)
+        self.codes = {name: Grown(np.int32) for name in CODED_FIELDS}
+        self.dictionaries = {name: Dictionary(processors[name]) for name in CODED_FIELDS}
+        self.terms = {name: Terms() for name in TERM_FIELDS}
+        self.row_of = np.full(1024, -1, dtype=np.int32)  # by pk; -1: not here
+        self.dead = 0
+        self._alive: tuple[int, Mask] | None = None  # (changes seen, mask)
+        self._totals: dict[str, tuple[int, NDArray[np.int64]]] = {}  # by term field
+        # By coded field: (rows covered, rows by code, where each code's rows start).
+        self._postings: dict[str, tuple[int, NDArray[np.intp], NDArray[np.intp]]] = {}
+        self._changes = 0
+
+    @property
+    def size(self) -> int:
+        return self.pks.size
+
+    def nbytes(self) -> int:
+        """The memory the slot holds: its arrays, plus an estimate for the dictionaries."""
+        arrays = [self.pks, self.created, *self.codes.values()]
+        for terms in self.terms.values():
+            arrays += [terms.rows, terms.codes, terms.spelled]
+        total = sum(grown.data.nbytes for grown in arrays) + self.row_of.nbytes
+        dictionaries = [*self.dictionaries.values()]
+        for terms in self.terms.values():
+            dictionaries += [terms.norms, terms.spellings]
+        # a value in a list and a dict, and the value itself: about 150 bytes
+        return total + 150 * sum(len(dictionary) for dictionary in dictionaries)
+
+    def enqueue(self, pks: list[int]) -> int:
+        with self.pending_lock:
+            self.pending.append(pks)
+            self.queued += len(pks)
+            return self.queued
+
+    # --- reading (with `lock` held) -----------------------------------------------------
+
+    def alive(self) -> Mask:
+        """The live rows."""
+        if self._alive is None or self._alive[0] != self._changes:
+            self._alive = (self._changes, self.pks.view() != 0)
+        return self._alive[1]
+
+    def rows_with(self, name: str, passes: Mask) -> Mask:
+        """The rows whose code of `name` passes: from the code's row lists when they are
+        few (an index lookup), else one pass over the codes."""
+        codes = self.column(name)
+        covered, order, starts = self.postings(name)
+        wanted = np.flatnonzero(passes[: len(starts) - 1])
+        rows = int((starts[wanted + 1] - starts[wanted]).sum())
+        if rows * 8 > self.size or len(wanted) > MAX_LISTED_CODES:
+            return passes[codes]
+        mask = np.zeros(self.size, dtype=bool)
+        for code in wanted.tolist():
+            mask[order[starts[code] : starts[code + 1]]] = True
+        mask[covered:] = passes[codes[covered:]]  # rows appended since the lists were made
+        return mask
+
+    def postings(self, name: str) -> tuple[int, NDArray[np.intp], NDArray[np.intp]]:
+        """The rows of each code, sorted once; rows appended later are looked up by code
+        until they pass an eighth of the slot. Rows never change code (a changed image is
+        a new row), so the lists stay right; compaction renumbers rows and drops them."""
+        cached = self._postings.get(name)
+        if cached is None or self.size - cached[0] > max(1024, self.size // 8):
+            codes = self.column(name)
+            order = np.argsort(codes, kind="stable")
+            starts = np.searchsorted(codes[order], np.arange(len(self.dictionaries[name]) + 1))
+            cached = self._postings[name] = (self.size, order, starts)
+        return cached
+
+    def column(self, name: str) -> Codes:
+        return self.codes[name].view()
+
+    def rows_of(self, pks: NDArray[np.int64]) -> Rows:
+        """The live rows of the given pks (unknown pks are left out), in no order."""
+        pks = pks[(pks > 0) & (pks < len(self.row_of))]
+        rows = self.row_of[pks]
+        return np.asarray(rows[rows >= 0], dtype=np.intp)
+
+    def mask_of(self, pks: NDArray[np.int64]) -> Mask:
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.rows_of(pks)] = True
+        return mask
+
+    def pks_of(self, mask: Mask) -> NDArray[np.int64]:
+        """The pks of the rows in `mask`, sorted."""
+        return np.sort(self.pks.view()[mask & self.alive()])
+
+    def term_mask(self, field: str, norms: Mask) -> Mask:
+        """Rows with a term of `field` whose folded code is in `norms` (a lookup by code)."""
+        terms = self.terms[field]
+        mask = np.zeros(self.size, dtype=bool)
+        codes = terms.codes.view()
+        if len(norms) < len(terms.norms):  # terms new since the lookup was made
+            norms = np.concatenate([norms, np.zeros(len(terms.norms) - len(norms), dtype=bool)])
+        mask[terms.rows.view()[norms[codes]]] = True
+        return mask
+
+    def sort_keys(self, name: str, rows: Rows, case_insensitive: bool) -> NDArray[np.int64]:
+        if name == "created_at":
+            return self.created.view()[rows]
+        ranks = self.dictionaries[name].ranks(case_insensitive)
+        return ranks[self.column(name)[rows]]
+
+    def top(
+        self, mask: Mask, name: str, descending: bool, count: int, *, case_insensitive: bool
+    ) -> NDArray[np.int64]:
+        """The pks of the first `count` rows of `mask` ordered by the field, missing
+        values last, ties by pk in the same direction."""
+        rows = np.flatnonzero(mask & self.alive())
+        if count <= 0 or len(rows) == 0:
+            return np.zeros(0, dtype=np.int64)
+        keys = self.sort_keys(name, rows, case_insensitive)
+        pks = self.pks.view()[rows]
+        if descending:
+            keys = np.where(keys == MISSING_RANK, MISSING_RANK, -keys)
+            pks = -pks
+        if count < len(rows):
+            kth = np.partition(keys, count - 1)[count - 1]
+            close = keys <= kth  # ties at the boundary all stay: the pk decides among them
+            keys, pks = keys[close], pks[close]
+        order = np.lexsort((pks, keys))[:count]
+        return np.asarray(np.abs(pks[order]), dtype=np.int64)
+
+    def scalar_facet(
+        self, name: str, mask: Mask, limit: int, case_insensitive: bool
+    ) -> list[tuple[Any, int]]:
+        """Most frequent values among the rows first, then by value (ignoring ASCII case
+        for text), as SQL's GROUP BY over the rows."""
+        codes = self.column(name)[mask & self.alive()]
+        dictionary = self.dictionaries[name]
+        counts = np.bincount(codes, minlength=len(dictionary))
+        counts[0] = 0  # missing values are no facet value
+        keys = [dictionary.ranks(False)]  # the last key decides last
+        if case_insensitive:
+            keys.append(dictionary.ranks(True))
+        return [(dictionary.values[code], count) for code, count in top_counts(counts, keys, limit)]
+
+    def term_facet(self, field: str, mask: Mask, limit: int) -> list[tuple[str, int]]:
+        """Most frequent folded terms among the rows, then by folded term, each shown by
+        its smallest spelling among them."""
+        terms = self.terms[field]
+        live = self.alive()
+        hits = mask & live
+        if np.count_nonzero(hits) * 2 > np.count_nonzero(live):
+            # Most rows are hits: count the others and subtract from every live row's.
+            counts = self.term_totals(field) - self.term_counts(terms, live & ~hits)
+        else:
+            counts = self.term_counts(terms, hits)
+        chosen = top_counts(counts, [terms.norms.ranks(False)], limit)
+        entries: list[NDArray[np.intp]] = []  # the hits' entries, only for two spellings
+
+        def hit_entries() -> NDArray[np.intp]:
+            if not entries:
+                entries.append(np.flatnonzero(hits[terms.rows.view()]))
+            return entries[0]
+
+        return [(terms.display(code, hit_entries), count) for code, count in chosen]
+
+    def term_counts(self, terms: Terms, rows: Mask) -> NDArray[np.int64]:
+        """How many of the rows have each folded term: by row offsets for few rows, else
+        through every entry."""
+        if np.count_nonzero(rows) * 4 < self.size:
+            codes = terms.codes.view()[terms.entries_of_rows(np.flatnonzero(rows), self.size)]
+        else:
+            codes = terms.codes.view()[rows[terms.rows.view()]]
+        return np.bincount(codes, minlength=len(terms.norms))
+
+    def term_totals(self, field: str) -> NDArray[np.int64]:
+        """How many live rows have each folded term (kept until the slot changes)."""
+        terms = self.terms[field]
+        cached = self._totals.get(field)
+        if cached is None or cached[0] != self._changes or len(cached[1]) != len(terms.norms):
+            cached = self._totals[field] = (self._changes, self.term_counts(terms, self.alive()))
+        return cached[1]
+
+    # --- writing (with `lock` held) -----------------------------------------------------
+
+    def append(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Add driver rows (`ROW_COLUMNS`); a pk's terms follow with `append_terms`."""
+        if not rows:
+            return
+        first = self.size
+        columns = list(zip(*rows, strict=True))
+        pks = np.array(columns[0], dtype=np.int64)
+        self.pks.extend(pks)
+        self.created.extend(np.array(columns[1], dtype=np.int64))
+        for name, values in zip(CODED_FIELDS, columns[2:], strict=True):
+            self.codes[name].extend(self.dictionaries[name].encode(values))
+        top = int(pks.max())
+        if top >= len(self.row_of):
+            grown = np.full(max(top + 1, 2 * len(self.row_of)), -1, dtype=np.int32)
+            grown[: len(self.row_of)] = self.row_of
+            self.row_of = grown
+        self.row_of[pks] = np.arange(first, self.size)
+        self._changes += 1
+
+    def append_terms(self, field: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Add (image pk, value, folded value) driver rows of one field, ascending by pk,
+        of images appended since this field's last terms."""
+        if not rows:
+            return
+        pks, values, folded = zip(*rows, strict=True)
+        at = self.row_of[np.array(pks, dtype=np.int64)].astype(np.int64)
+        known = at >= 0  # terms of an image of another organisation never come; be safe
+        if not known.all():
+            keep = np.flatnonzero(known).tolist()
+            values, folded = tuple(values[i] for i in keep), tuple(folded[i] for i in keep)
+            at = at[known]
+        self.terms[field].append(at, values, folded)
+
+    def remove(self, pks: NDArray[np.int64]) -> None:
+        rows = self.rows_of(pks)
+        self.pks.data[rows] = 0
+        self.row_of[pks[(pks > 0) & (pks < len(self.row_of))]] = -1
+        self.dead += len(rows)
+        self._changes += 1
+
+    def compact(self) -> None:
+        """Rebuild without dead rows (entries keep their row order)."""
+        live = np.flatnonzero(self.pks.view())
+        new_row = np.full(self.size, -1, dtype=np.int64)
+        new_row[live] = np.arange(len(live))
+        for grown in (self.pks, self.created, *self.codes.values()):
+            grown.keep(live)
+        for terms in self.terms.values():
+            terms.renumber(new_row)
+        self.row_of[:] = -1
+        self.row_of[self.pks.view()] = np.arange(len(live))
+        self._postings.clear()
+        self.dead = 0
+        self._changes += 1
+
+
+# The columns read for each row, in this order (`Slot.append` reads them by position).
+ROW_COLUMNS = ("id", "created_at", *CODED_FIELDS)
+_SELECT_ROWS = sa.select(*(images.c[name] for name in ROW_COLUMNS))
+_SELECT_TERMS = sa.select(image_terms.c.image_pk, image_terms.c.value, image_terms.c.value_norm)
+
+
+class ColumnIndex:
+    """Every loaded slot of this process; `follow` keeps them in step with the database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._slots: dict[int, Slot] = {}
+        # The conversion SQLAlchemy would make of each column's driver value.
+        self.processors: dict[str, Processor] = {
+            column.name: column.type.result_processor(engine.dialect, None) for column in images.c
+        }
+        quote = engine.dialect.identifier_preparer.quote
+        self._select_rows = "SELECT " + ", ".join(quote(name) for name in self.processors)
+
+    def close(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+    def follow(self, applied: Applied) -> None:
+        """Queue the pks a committed operation deleted or wrote, for the next search."""
+        pks = [*applied.deleted, *applied.changed]
+        if not pks:
+            return
+        with self._lock:
+            slot = self._slots.get(applied.org_id)
+        if slot is not None and slot.enqueue(pks) > MAX_PENDING:
+            with self._lock:
+                if self._slots.get(applied.org_id) is slot:
+                    del self._slots[applied.org_id]  # the next search loads it again
+
+    @contextmanager
+    def reading(self, org_id: int) -> Iterator[Slot]:
+        """The organisation's slot with every followed operation applied, locked while
+        the caller reads it."""
+        with self._lock:
+            slot = self._slots.get(org_id)
+            if slot is None:
+                # Registered before the load reads: from now on changes are queued.
+                slot = self._slots[org_id] = Slot(org_id, self.processors)
+        with slot.lock:
+            if not slot.loaded:
+                self.load(slot)
+            self.apply_pending(slot)
+            yield slot
+
+    def read_images(self, conn: sa.Connection, pks: list[int]) -> dict[int, dict[str, Any]]:
+        """Whole `images` rows by pk, converted as SQLAlchemy would, without its per-query
+        overhead (a page of results is read on every search)."""
+        sql = f"{self._select_rows} FROM images WHERE id IN ({','.join(['?'] * len(pks))})"
+        names = list(self.processors)
+        found = {}
+        for raw in conn.exec_driver_sql(sql, tuple(pks)):
+            row = {
+                name: value if process is None or value is None else process(value)
+                for name, process, value in zip(names, self.processors.values(), raw, strict=True)
+            }
+            found[row["id"]] = row
+        return found
+
+    def driver_sql(self, statement: sa.Select[Any]) -> str:
+        """The statement as SQL text (integer parameters inline): its rows come back as
+        the driver gives them, without a conversion per value."""
+        compiled = statement.compile(self.engine, compile_kwargs={"literal_binds": True})
+        return str(compiled)
+
+    def load(self, slot: Slot) -> None:
+        """Read every row and term of the organisation in one read transaction."""
+        started = time.perf_counter()
+        with self.engine.connect() as conn:
+            self.read(
+                conn, slot, images.c.org_id == slot.org_id, image_terms.c.org_id == slot.org_id
+            )
+        slot.loaded = True
+        log.info(
+            "loaded %d rows of organisation %d in %.2f s",
+            slot.size,
+            slot.org_id,
+            time.perf_counter() - started,
+        )
+
+    def read(
+        self,
+        conn: sa.Connection,
+        slot: Slot,
+        which: sa.ColumnElement[bool],
+        terms_of: sa.ColumnElement[bool],
+    ) -> None:
+        """Append the rows `which` selects, then their terms, field by field."""
+        rows = conn.exec_driver_sql(
+            self.driver_sql(_SELECT_ROWS.where(which).order_by(images.c.id))
+        )
+        for part in rows.partitions(LOAD_BATCH):
+            slot.append(part)
+        for field in TERM_FIELDS:
+            statement = _SELECT_TERMS.where(
+                terms_of, image_terms.c.org_id == slot.org_id, image_terms.c.field == field
+            ).order_by(image_terms.c.image_pk)
+            for part in conn.exec_driver_sql(self.driver_sql(statement)).partitions(LOAD_BATCH):
+                slot.append_terms(field, part)
+
+    def apply_pending(self, slot: Slot) -> None:
+        """Re-read the queued pks in a transaction that starts after the queue is drained."""
+        with slot.pending_lock:
+            batches, slot.pending, slot.queued = slot.pending, [], 0
+        if not batches:
+            return
+        changed = np.unique(np.fromiter((pk for b in batches for pk in b), dtype=np.int64))
+        slot.remove(changed)
+        with self.engine.connect() as conn:
+            for part in chunked(changed.tolist()):
+                which = sa.and_(images.c.id.in_(part), images.c.org_id == slot.org_id)
+                self.read(conn, slot, which, image_terms.c.image_pk.in_(part))
+        if slot.dead > max(COMPACT_MIN_DEAD, slot.size // 4):
+            slot.compact()
