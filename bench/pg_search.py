@@ -219,7 +219,28 @@ def main() -> None:
     parser.add_argument("--data", help="Cluster directory kept between runs (reuses its rows).")
     parser.add_argument("--rebuild", action="store_true", help="Drop and rebuild the index.")
     parser.add_argument("--load-only", action="store_true", help="Load and build, no queries.")
+    parser.add_argument("--exact-queries", type=int, help="Queries of the exact floor (all).")
+    # Knobs of index.pgvector's search, to choose its settings by measurement.
+    parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
+    parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
+    parser.add_argument("--batch", type=int, help="Rows read from the HNSW cursor at a time.")
+    parser.add_argument("--m", type=int, help="HNSW build: links a node (with --rebuild).")
+    parser.add_argument("--ef-construction", type=int, help="HNSW build: candidates a link.")
     args = parser.parse_args()
+    for name, value in (
+        ("HNSW_ORDER", args.order),
+        ("HNSW_EF_SEARCH", args.ef_search),
+        ("HNSW_BATCH", args.batch),
+        ("HNSW_M", args.m),
+        ("HNSW_EF_CONSTRUCTION", args.ef_construction),
+    ):
+        if value is not None:
+            setattr(pgvector, name, value)
+    pgvector.HNSW_SEARCH = (
+        f"batches of {pgvector.HNSW_BATCH} x1.5 up to {pgvector.HNSW_MAX_LIMIT}, ef_search "
+        f"{pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, max_scan_tuples "
+        f"{pgvector.HNSW_MAX_SCAN_TUPLES}"
+    )
     vectors, widths = cached_vectors(args.data, args.size, args.cluster)
     rng = np.random.default_rng(1)
     picks = rng.integers(0, args.size, args.queries)
@@ -238,11 +259,12 @@ def main() -> None:
             with engine.begin() as conn:
                 conn.exec_driver_sql(f"DROP INDEX {pgvector.hnsw_index_name(DIM)}")
         if not index_exists(engine):
-            print(f"HNSW build ({pgvector.HNSW_BUILD}):", end=" ", flush=True)
+            build = f"m {pgvector.HNSW_M}, ef_construction {pgvector.HNSW_EF_CONSTRUCTION}"
+            print(f"HNSW build (halfvec, {build}):", end=" ", flush=True)
             print(f"{build_index(engine, args.size):.1f} s", flush=True)
         print_sizes(engine, args.size)
         if not args.load_only:
-            report(engine, vectors, widths, queries, args.threshold)
+            report(engine, vectors, widths, queries, args.threshold, args.exact_queries)
         engine.dispose()
 
 
@@ -294,6 +316,7 @@ def report(
     widths: np.ndarray,
     queries: list[Any],
     threshold: float,
+    exact_queries: int | None,
 ) -> None:
     print(f"threshold {threshold}; {pgvector.HNSW_SEARCH}")
     print(
@@ -311,8 +334,8 @@ def report(
             figures = {
                 "exact": measure(
                     conn,
-                    queries,
-                    truth,
+                    queries[:exact_queries],
+                    truth[:exact_queries],
                     lambda q, scope=scope: pgvector.search_exact(
                         conn, q, threshold, pgvector.slot_condition(KEY, DIM, scope)
                     ),
