@@ -237,7 +237,7 @@ def main() -> None:
         if value is not None:
             setattr(pgvector, name, value)
     pgvector.HNSW_SEARCH = (
-        f"batches of {pgvector.HNSW_BATCH} x1.5 up to {pgvector.HNSW_MAX_LIMIT}, ef_search "
+        f"batches of {pgvector.HNSW_BATCH} up to {pgvector.HNSW_MAX_LIMIT}, ef_search "
         f"{pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, max_scan_tuples "
         f"{pgvector.HNSW_MAX_SCAN_TUPLES}"
     )
