@@ -22,7 +22,7 @@ Scores are always the full-precision cosine of the stored float32 vector.
 
 HNSW is approximate in one way only: the graph walk can fail to reach a vector above the
 threshold, so a hit can be missing from the answer (never a wrong hit or a wrong score).
-bench/pg_search.py measures it: recall@10 0.98-0.99 at 10^5 vectors, 0.91-1.0 at 10^6 in
+bench/pg_search.py measures it: recall@10 0.96-1.0 at 10^5 vectors, 0.91-1.0 at 10^6 in
 clustered synthetic data (docs/performance.md). Exact search has no such miss.
 
 pgvector 0.7 (halfvec, no iterative scan) returns at most `hnsw.ef_search` candidates
@@ -62,7 +62,7 @@ HNSW_MAX_LIMIT = 5000
 # one was returned (recall@10 0.72-0.75 at 1M in bench/pg_search.py).
 HNSW_ORDER = "relaxed_order"
 # Vectors an iterative scan may visit (pgvector's default is 20000): beyond it, exact
-# search costs less than walking on.
+# search costs less than walking on (a guess: not measured against the default).
 HNSW_MAX_SCAN_TUPLES = 40_000
 HNSW_SEARCH = (
     f"batches of {HNSW_BATCH} up to {HNSW_MAX_LIMIT}, ef_search {HNSW_EF_SEARCH}, "
