@@ -10,7 +10,7 @@ PORT ?= 8000
 APT_PACKAGES := wordnet-base fonts-dejavu-core
 WORDNET := /usr/share/wordnet/data.noun
 
-.PHONY: install serve demo test lint fmt typecheck bench chromium system-packages
+.PHONY: install serve demo test lint fmt typecheck bench chromium postgres system-packages
 
 $(BIN)/pixsearch: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,7 +46,35 @@ chromium:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "No Chromium: the browser tests will skip (sudo apt-get install chromium)"; fi; }
 
-test: install chromium
+# The PostgreSQL tests start a throwaway cluster of Debian's PostgreSQL 15 (tests/postgres.py)
+# with pgvector 0.8.6 built from the vendored source (../shared/vendor: the registries here
+# do not carry it). As root (CI) the server, its headers and the extension are installed
+# (about 30 s); otherwise it says what to run, and the PostgreSQL tests skip until then.
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGVECTOR_VERSION := 0.8.6
+PGVECTOR_SHA256 := 5743dac39fdfa740533cf95e71b033bd5513b71dda194b3cf19464ccbf76f3fb
+PGVECTOR_SOURCE ?= ../shared/vendor/pgvector-$(PGVECTOR_VERSION).tar.gz
+PGVECTOR_BUILD := build/pgvector-$(PGVECTOR_VERSION)
+PGVECTOR_CONTROL = $$($(PG_CONFIG) --sharedir)/extension/vector.control
+
+postgres:
+	@if [ -x $(PG_CONFIG) ] && grep -qs "default_version = '$(PGVECTOR_VERSION)'" \
+	     "$(PGVECTOR_CONTROL)"; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "No pgvector $(PGVECTOR_VERSION) in $(PG_CONFIG)'s PostgreSQL: the PostgreSQL tests" \
+	       "will skip until you run: sudo make postgres" >&2; exit 0; fi; \
+	set -e; \
+	if [ ! -x $(PG_CONFIG) ] || [ ! -f "$$($(PG_CONFIG) --pgxs)" ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    postgresql-15 postgresql-server-dev-15 \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends postgresql-15 postgresql-server-dev-15; }; fi; \
+	echo "$(PGVECTOR_SHA256)  $(PGVECTOR_SOURCE)" | sha256sum -c --quiet; \
+	rm -rf $(PGVECTOR_BUILD) && mkdir -p build && tar xzf $(PGVECTOR_SOURCE) -C build; \
+	$(MAKE) -s -C $(PGVECTOR_BUILD) PG_CONFIG=$(PG_CONFIG) with_llvm=no -j2; \
+	$(MAKE) -s -C $(PGVECTOR_BUILD) PG_CONFIG=$(PG_CONFIG) with_llvm=no install
+
+test: install chromium postgres
 	$(BIN)/pytest -q
 
 lint:
