@@ -176,6 +176,14 @@ def test_folds_as_postgresql_does(engine: sa.Engine) -> None:
     fulltext.close()
 
 
+def test_an_organisation_without_any_word_matches_nothing(engine: sa.Engine) -> None:
+    """Images without text: no length to average (0 / 0 once warned, and warnings fail)."""
+    write(engine, 1, [{}, {"keywords": []}])
+    fulltext = SQLiteFullText(engine)
+    assert rank(fulltext, engine, 1, "red dress", "en") == []
+    fulltext.close()
+
+
 def replace(engine: sa.Engine, fulltext: SQLiteFullText, pk: int, fields: dict[str, Any]) -> None:
     with writer(engine).begin() as conn:
         fulltext.replace(conn, [(pk, fields)])

@@ -328,7 +328,9 @@ class Slot:
     def length_norms(self) -> NDArray[np.float64]:
         """k1 (1 - b + b |D| / avgdl) of every row, kept until a write changes them."""
         if self.norms is None:
-            average = self.total_length / self.live
+            # No word in any document (images without text): every length is 0, and any
+            # average gives the one norm k1 (1 - b) without dividing 0 by 0.
+            average = self.total_length / self.live if self.total_length > 0 else 1.0
             lengths = self.lengths[: self.size].astype(np.float64)
             self.norms = K1 * (1 - B + B * lengths / average)
         return self.norms
