@@ -9,7 +9,10 @@ reused when run again. Then, in-process through `search_images` (the function be
 GET /imgs):
 
     (a) i~<id>                      pure vector top 50
-    (b) i~<id> && k=sel1|sel10|sel50 vector + filter, with recall@10 against brute force
+    (b) i~<id> && k=sel1|sel10|sel50 vector + filter (and d>=2000-1-1: 100 %), end to end,
+                                    with recall@10 against brute force
+    (b') the same, pks given        the filter's pks already in memory (as an in-memory
+                                    column index gives them): what the vector side costs
     (c) t~<word> + 2 facets         full text (no model) with facets
     (d) k=sel10 && d>=2015-1-1      metadata only, sorted by date
     bare                            NumPy matrix-vector product + argpartition top 50
@@ -30,6 +33,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +41,20 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.stats import percentiles
-from pixsearch.backend import open_backend
+from pixsearch.backend import Backend, open_backend
+from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.index.embeddings import SQLiteEmbeddings
 from pixsearch.runtimes.clip import ClipModel
+from pixsearch.search.compiler import select_pks
+from pixsearch.search.parser import parse_formula
 from pixsearch.search.service import Page, Searcher, SearchParams, search_images
 from tests.runtimes.tinymodels import build_tiny_clip
 
 DIM = 512
+# The filters of (b) and (b') by the share of images they keep.
+VECTOR_FILTERS = {1: "k=sel1", 10: "k=sel10", 50: "k=sel50", 100: "d>=2000-1-1"}
 CHUNK = 20_000
 CLUSTER = 50
 NOISE = 0.029  # per dimension: two members of a cluster have cosine about 0.7
@@ -215,6 +224,52 @@ def recall_at_10(
     return len(truth & got) / len(truth)
 
 
+class PksInMemory(SQLiteDialect):
+    """SQLite whose filter pks are already in memory: `fetch_pks` answers `pks` (b')."""
+
+    def __init__(self, pks: np.ndarray) -> None:
+        self.pks = pks
+
+    def fetch_pks(self, conn: sa.Connection, statement: Any) -> np.ndarray:
+        return self.pks
+
+
+def time_vector_filters(
+    conn: sa.Connection,
+    search: Callable[..., Page],
+    backend: Backend,
+    model: ClipModel,
+    snap: Any,
+    targets: list[int],
+    queries: list[np.ndarray],
+    bare: dict[str, float],
+    runs: int,
+) -> None:
+    """(b) end to end and (b') with the filter's pks given, at each selectivity."""
+    for share, condition in VECTOR_FILTERS.items():
+        allowed = np.unique(
+            backend.dialect.fetch_pks(conn, select_pks(parse_formula(condition), 1))
+        )
+        pinned = Searcher(replace(backend, dialect=PksInMemory(allowed)), model, None)
+        for case, searcher in (("(b) ", None), ("(b')", pinned)):
+            figures, pages = timed(
+                runs,
+                lambda i, c=condition, s=searcher: search(
+                    f"i~img{targets[i]} && {c}", **({"searcher": s} if s else {})
+                ),
+            )
+            recalls = [
+                recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
+                for i, p in enumerate(pages)
+            ]
+            given = "pks given" if searcher else "end to end"
+            print(
+                f"  {case} vector + {share:3d} % {given:10s} {figures}  "
+                f"({figures['p50'] / bare['p50']:.2f}x bare), "
+                f"recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
+            )
+
+
 def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool) -> None:
     print(f"== {size:,} images")
     engine = open_database(directory, size, model.name)
@@ -248,30 +303,7 @@ def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool
             page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages)
         )
         print(f"  (a) vector top 50      {pure}  ({pure['p50'] / bare['p50']:.2f}x bare)")
-        for share in (1, 10, 50):
-            allowed = np.array(
-                conn.execute(
-                    sa.text(
-                        "SELECT image_pk FROM image_terms "
-                        "WHERE field = 'keywords' AND value_norm = :v"
-                    ),
-                    {"v": f"sel{share}"},
-                )
-                .scalars()
-                .all()
-            )
-            formula = f"&& k=sel{share}"
-            figures, pages = timed(
-                runs, lambda i, formula=formula: search(f"i~img{targets[i]} {formula}")
-            )
-            recalls = [
-                recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
-                for i, p in enumerate(pages)
-            ]
-            print(
-                f"  (b) vector + {share:2d} %      {figures}  ({figures['p50'] / bare['p50']:.2f}x "
-                f"bare), recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
-            )
+        time_vector_filters(conn, search, backend, model, snap, targets, queries, bare, runs)
         figures, pages = timed(
             runs,
             lambda i: search(

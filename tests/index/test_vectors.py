@@ -190,37 +190,38 @@ def stored(module_engine: sa.Engine) -> tuple[sa.Engine, np.ndarray, list[int]]:
     return module_engine, matrix, add_vectors(module_engine, 1, matrix)
 
 
-@pytest.mark.parametrize("fraction", [0.001, 0.01, 0.1, 0.34, 0.36, 0.5, 0.9, 1.0])
-@pytest.mark.parametrize("wait_for_filter", [True, False])
+@pytest.mark.parametrize("fraction", [0.0, 0.001, 0.01, 0.1, 0.29, 0.31, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("lookup", ["table", "scan"])
 def test_filtered_top_k_is_exact_at_every_selectivity(
     stored: tuple[sa.Engine, np.ndarray, list[int]],
     monkeypatch: pytest.MonkeyPatch,
     fraction: float,
-    wait_for_filter: bool,
+    lookup: str,
 ) -> None:
-    # Waiting long: the filter's pks arrive first (gather or full product by selectivity);
-    # not at all: the full product runs beside the filter's query.
-    monkeypatch.setattr(vectors_module, "WAIT_SHARE", 1e9 if wait_for_filter else 0.0)
+    # Either side of GATHER_MAX_FRACTION: gathered rows or the full product's scores; the
+    # filter's rows found by the pk -> row table or, with pks too sparse for one, a scan.
+    if lookup == "scan":
+        monkeypatch.setattr(vectors_module, "DENSE_TABLE_FACTOR", 0)
     engine, matrix, pks = stored
     rng = np.random.default_rng(11)
-    allowed = [pk for pk in pks if rng.random() < fraction] or [pks[0]]
-    calls = []
-
-    def within() -> np.ndarray:
-        calls.append(threading.get_ident())
-        return np.asarray([*allowed, 10**9, -1, 0], dtype=np.int64)  # strangers are ignored
-
+    allowed = [pk for pk in pks if rng.random() < fraction]
+    strangers = [10**9, -1, 0]  # ignored, like the pks of images without a vector
     index = VectorIndex(engine)
     try:
+        mixed = np.asarray([*strangers, *allowed], dtype=np.int64)  # in any order
         for seed in range(5):
             query = random_units(1, 200 + seed)[0]
-            found = index.search((1, "clip", MODEL), query, -2.0, within)
+            found = index.search((1, "clip", MODEL), query, -2.0, lambda: mixed)
             assert set(found.pks.tolist()) == set(allowed)
+            assert len(found.pks) == len(allowed)
+            expected = dict(zip(pks, (matrix @ query).tolist(), strict=True))
+            for pk, score in zip(found.pks.tolist(), found.scores.tolist(), strict=True):
+                assert score == pytest.approx(expected[pk], abs=1e-6)
             top = found.pks[np.argsort(-found.scores, kind="stable")][:10].tolist()
             assert top == brute_force(matrix, pks, set(allowed), query, 10)
+        assert (index.snapshot((1, "clip", MODEL)).row_of is None) == (lookup == "scan")
     finally:
         index.close()
-    assert len(calls) == 5 and threading.get_ident() not in calls  # in the helper thread
 
 
 def test_the_filter_query_error_reaches_the_caller(engine: sa.Engine, index: VectorIndex) -> None:

@@ -10,17 +10,23 @@ committed before it is in the snapshot (applying it again is harmless: the last 
 a pk wins).
 
 Rows are append-only: a replaced or deleted vector's row gets pk 0 (a tombstone) and a new
-vector is appended, so a search that took a snapshot is never disturbed by a writer. Dead
-rows are compacted away when they pass a quarter of the slot.
+vector is appended, so a search that took a snapshot is never disturbed by a writer (it
+may see a later tombstone, never a torn row). Dead rows are compacted away, into new
+arrays, when they pass a quarter of the slot.
+
+A table from pk to row (int32, -1 for none) finds the rows of a filter's pks in O(pks),
+not O(slot); it is kept while the pks are dense enough (at most `DENSE_TABLE_FACTOR` times
+the rows), else the rows are found by a pass over the slot. Every row the table names is
+checked against the snapshot's pks, so a table updated after the snapshot never lends it a
+row it does not hold.
 
 Only vectors of the model named in the key are loaded or kept: a vector written by another
 model removes the image from the slot, never mixing two vector spaces.
 
-A search restricted to a set of images (`within`, the pks a SQL filter matches) scores only
-those rows, so the top k among them is exact at any selectivity: a few rows are gathered
-in cache-sized chunks; past `GATHER_MAX_FRACTION` of the slot one full matrix-vector
-product is cheaper. The SQL query runs in a helper thread while this thread waits a little
-and then, if it is slow (a large result), computes the full product beside it.
+A search restricted to a set of images (`within`, the pks the scope's filters match)
+scores only those rows, so the top k among them is exact at any selectivity: up to
+`GATHER_MAX_FRACTION` of the slot the rows are gathered in cache-sized chunks, past it one
+full matrix-vector product is cheaper and its scores of those rows are kept.
 """
 
 from __future__ import annotations
@@ -29,8 +35,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,15 +50,14 @@ Key = tuple[int, str, str]  # (org_id, kind, model)
 Change = tuple[int, NDArray[np.float32] | None]  # (image pk, new vector or None to remove)
 Within = Callable[[], NDArray[np.int64]]
 
-GATHER_MAX_FRACTION = 0.35  # gathering costs ~2.5x per row what a sequential scan does
-CHUNK_ROWS = 2048  # rows gathered at once: 4 MiB at 512 dimensions, stays in cache
+# Measured at 100k x 512 (bench/search.py (b')): gathering a row costs 2-3x what the full
+# product pays for it, so past about a third of the slot the full product wins.
+GATHER_MAX_FRACTION = 0.3
+CHUNK_ROWS = 256  # rows gathered at once: 512 KiB at 512 dimensions, stays in L2
+DENSE_TABLE_FACTOR = 16  # the pk -> row table costs 4 bytes per pk up to the slot's max
 MAX_PENDING = 20_000  # queued changes of a slot nobody searches; past this it is unloaded
 COMPACT_MIN_DEAD = 1024  # dead rows are compacted away past this and a quarter of the slot
 LOAD_BATCH = 10_000
-# The share of a full product's expected time to wait for the filter's pks before
-# computing the full product beside the query.
-WAIT_SHARE = 0.25
-FIRST_SECONDS_PER_VALUE = 3e-10  # a guess until the first full product is timed
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,16 @@ class Matches:
     def empty() -> Matches:
         return Matches(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
+    @staticmethod
+    def kept(
+        pks: NDArray[np.int64], scores: NDArray[np.float32], keep: NDArray[np.bool_]
+    ) -> Matches:
+        """The pks and scores where `keep` holds (when it always does, no scores are copied;
+        the pks are, since a slot's pks change in place)."""
+        if keep.all():
+            return Matches(pks.copy(), scores)
+        return Matches(pks[keep], scores[keep])
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -77,20 +90,52 @@ class Snapshot:
     pks: NDArray[np.int64]
     max_pk: int
     dead: int
+    row_of: NDArray[np.int32] | None  # pk -> row (-1: none); None when pks are sparse
 
     @property
     def size(self) -> int:
         return len(self.pks)
 
-    def live_rows(self) -> NDArray[np.intp]:
-        return np.flatnonzero(self.pks)
+    def rows_of(self, allowed: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+        """The pks of `allowed` (unique) that have a live row, and those rows."""
+        allowed = np.asarray(allowed, dtype=np.int64)
+        if self.row_of is None:
+            return self.rows_by_scan(allowed)
+        allowed = allowed[(allowed > 0) & (allowed <= self.max_pk)]
+        rows = self.row_of[allowed].astype(np.intp)
+        held = (rows >= 0) & (rows < self.size)
+        rows, found = rows[held], allowed[held]
+        live = self.pks[rows] == found  # the table may be newer than this snapshot
+        return (found, rows) if live.all() else (found[live], rows[live])
 
-    def rows_of(self, allowed: NDArray[np.int64]) -> NDArray[np.intp]:
-        """The rows whose pk is in `allowed`, in row order (a lookup table, O(n + m))."""
+    def rows_by_scan(
+        self, allowed: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+        """`rows_of` by one pass over the slot, in row order (sparse pks: no table)."""
         allowed = allowed[(allowed > 0) & (allowed <= self.max_pk)]
         table = np.zeros(self.max_pk + 1, dtype=bool)
         table[allowed] = True  # table[0] stays False: tombstones never match
-        return np.flatnonzero(table[self.pks])
+        rows = np.flatnonzero(table[self.pks])
+        return self.pks[rows], rows
+
+    def search_all(self, query: NDArray[np.float32], threshold: float) -> Matches:
+        """Every live row with similarity >= threshold: one matrix-vector product."""
+        scores = self.score_all(query)
+        keep = scores >= threshold
+        if self.dead:
+            keep &= self.pks != 0
+        return Matches.kept(self.pks, scores, keep)
+
+    def search_within(
+        self, query: NDArray[np.float32], threshold: float, allowed: NDArray[np.int64]
+    ) -> Matches:
+        """The rows of `allowed` with similarity >= threshold, each scored exactly once."""
+        pks, rows = self.rows_of(allowed)
+        if len(rows) > GATHER_MAX_FRACTION * self.size:
+            scores = self.score_all(query)[rows]
+        else:
+            scores = self.score_rows(query, rows)
+        return Matches.kept(pks, scores, scores >= threshold)
 
     def score_all(self, query: NDArray[np.float32]) -> NDArray[np.float32]:
         """Cosine similarity of every row (the vectors are unit length)."""
@@ -119,6 +164,7 @@ class Slot:
         self.loaded = False
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.pks = np.zeros(0, dtype=np.int64)
+        self.row_of: NDArray[np.int32] | None = None
         self.size = 0
         self.dead = 0
         self.max_pk = 0
@@ -131,7 +177,9 @@ class Slot:
 
     def snapshot(self) -> Snapshot:
         """The current rows (call with `lock` held, after loading)."""
-        return Snapshot(self.matrix[: self.size], self.pks[: self.size], self.max_pk, self.dead)
+        return Snapshot(
+            self.matrix[: self.size], self.pks[: self.size], self.max_pk, self.dead, self.row_of
+        )
 
     def load(self, engine: sa.Engine) -> None:
         """Read every vector of this key in one read transaction (call with `lock` held)."""
@@ -162,9 +210,11 @@ class Slot:
             latest.update(changes)
         if not latest:
             return
-        changed = np.fromiter(latest, dtype=np.int64, count=len(latest))
-        rows = self.snapshot().rows_of(changed)
-        self.pks[rows] = 0
+        changed = np.unique(np.fromiter(latest, dtype=np.int64, count=len(latest)))
+        gone, rows = self.snapshot().rows_of(changed)
+        self.pks[rows] = 0  # first the tombstone, then the table: readers check both
+        if self.row_of is not None:
+            self.row_of[gone] = -1
         self.dead += len(rows)
         self.append([(pk, vector) for pk, vector in latest.items() if vector is not None])
         if self.dead > max(COMPACT_MIN_DEAD, self.size // 4):
@@ -183,10 +233,15 @@ class Slot:
         end = self.size + len(good)
         if end > len(self.pks) or self.matrix.shape[1] != dim:
             self.grow(max(end, expected, int(end * 1.25) + 1024), dim)
+        pks = np.fromiter((pk for pk, _ in good), dtype=np.int64, count=len(good))
         self.matrix[self.size : end] = np.stack([vector for _, vector in good])
-        self.pks[self.size : end] = [pk for pk, _ in good]
-        self.max_pk = max(self.max_pk, max(pk for pk, _ in good))
-        self.size = end
+        self.pks[self.size : end] = pks
+        self.max_pk = max(self.max_pk, int(pks.max()))
+        start, self.size = self.size, end
+        if self.row_of is not None and self.max_pk < len(self.row_of):
+            self.row_of[pks] = np.arange(start, end, dtype=np.int32)
+        else:
+            self.rebuild_table()
 
     def grow(self, capacity: int, dim: int) -> None:
         matrix = np.zeros((capacity, dim), dtype=np.float32)
@@ -195,6 +250,17 @@ class Slot:
             matrix[: self.size] = self.matrix[: self.size]
             pks[: self.size] = self.pks[: self.size]
         self.matrix, self.pks = matrix, pks
+
+    def rebuild_table(self) -> None:
+        """A new pk -> row table of the live rows with room to grow, or None if too sparse."""
+        span = int(self.max_pk * 1.25) + 1024
+        if span > DENSE_TABLE_FACTOR * max(self.size, 1024):
+            self.row_of = None
+            return
+        table = np.full(span, -1, dtype=np.int32)
+        live = np.flatnonzero(self.pks[: self.size])
+        table[self.pks[live]] = live
+        self.row_of = table
 
     def compact(self) -> None:
         """Rebuild without dead rows (new arrays: snapshots in use keep the old ones)."""
@@ -205,20 +271,18 @@ class Slot:
         matrix[: len(live)] = self.matrix[live]
         pks[: len(live)] = self.pks[live]
         self.matrix, self.pks, self.size, self.dead = matrix, pks, len(live), 0
+        self.rebuild_table()
 
 
 class VectorIndex:
     """Every loaded slot of this process; `apply` keeps them in step with the database."""
 
-    def __init__(self, engine: sa.Engine, *, threads: int = 4) -> None:
+    def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
         self._slots: dict[Key, Slot] = {}
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vector-filter")
-        self._seconds_per_value = FIRST_SECONDS_PER_VALUE
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
         with self._lock:
             self._slots.clear()
 
@@ -266,7 +330,8 @@ class VectorIndex:
         threshold: float,
         within: Within | None = None,
     ) -> Matches:
-        """Every image of the slot (and of `within`, when given) with similarity >= threshold."""
+        """Every image of the slot (and of `within`, when given: unique pks, any order)
+        with similarity >= threshold."""
         snap = self.snapshot(key)
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if snap.size == 0:
@@ -276,40 +341,5 @@ class VectorIndex:
                 f"query has {query.shape[0]} dimensions, {key} has {snap.matrix.shape[1]}"
             )
         if within is None:
-            scores = self.score_all(snap, query)
-            rows = snap.live_rows() if snap.dead else np.arange(snap.size)
-            scores = scores[rows] if snap.dead else scores
-        else:
-            rows, scores = self.score_within(snap, query, within)
-        keep = scores >= threshold
-        return Matches(snap.pks[rows[keep]], scores[keep])
-
-    def score_all(self, snap: Snapshot, query: NDArray[np.float32]) -> NDArray[np.float32]:
-        """The full product, timed to learn how long waiting for a filter may take."""
-        started = time.perf_counter()
-        scores = snap.score_all(query)
-        if snap.size >= 10_000:
-            per_value = (time.perf_counter() - started) / (snap.size * snap.matrix.shape[1])
-            self._seconds_per_value = 0.8 * self._seconds_per_value + 0.2 * per_value
-        return scores
-
-    def score_within(
-        self, snap: Snapshot, query: NDArray[np.float32], within: Within
-    ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
-        """Rows of the pks `within` returns, and their scores."""
-        future = self._executor.submit(within)
-        full: NDArray[np.float32] | None = None
-        wait_s = WAIT_SHARE * self._seconds_per_value * snap.size * snap.matrix.shape[1]
-        try:
-            allowed = future.result(timeout=wait_s)
-        except FutureTimeout:
-            try:
-                full = self.score_all(snap, query)  # beside the SQL query, not after it
-            finally:
-                wait([future])  # the query uses the caller's connection: never leave it running
-            allowed = future.result()
-        rows = snap.rows_of(allowed)
-        if full is None and len(rows) > GATHER_MAX_FRACTION * snap.size:
-            full = self.score_all(snap, query)
-        scores = full[rows] if full is not None else snap.score_rows(query, rows)
-        return rows, scores
+            return snap.search_all(query, threshold)
+        return snap.search_within(query, threshold, within())
