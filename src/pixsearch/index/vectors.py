@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 Key = tuple[int, str, str]  # (org_id, kind, model)
 Change = tuple[int, NDArray[np.float32] | None]  # (image pk, new vector or None to remove)
 Within = Callable[[], NDArray[np.int64]]
+Rows = NDArray[np.integer[Any]]  # row numbers of a slot (int32 from the table, else intp)
 
 # Measured at 100k x 512 (bench/search.py (b')): gathering a row costs 2-3x what the full
 # product pays for it, so past about a third of the slot the full product wins.
@@ -56,7 +58,8 @@ GATHER_MAX_FRACTION = 0.3
 CHUNK_ROWS = 256  # rows gathered at once: 512 KiB at 512 dimensions, stays in L2
 DENSE_TABLE_FACTOR = 16  # the pk -> row table costs 4 bytes per pk up to the slot's max
 MAX_PENDING = 20_000  # queued changes of a slot nobody searches; past this it is unloaded
-COMPACT_MIN_DEAD = 1024  # dead rows are compacted away past this and a quarter of the slot
+COMPACT_MIN_DEAD = 1024  # dead rows are compacted away past this many
+COMPACT_DEAD_SHARE = 0.25  # ... and this share of the slot
 LOAD_BATCH = 10_000
 
 
@@ -75,10 +78,10 @@ class Matches:
     def kept(
         pks: NDArray[np.int64], scores: NDArray[np.float32], keep: NDArray[np.bool_]
     ) -> Matches:
-        """The pks and scores where `keep` holds (when it always does, no scores are copied;
-        the pks are, since a slot's pks change in place)."""
+        """The pks and scores where `keep` holds (the arrays themselves when it always does:
+        pass arrays of your own, never a slot's)."""
         if keep.all():
-            return Matches(pks.copy(), scores)
+            return Matches(pks, scores)
         return Matches(pks[keep], scores[keep])
 
 
@@ -96,52 +99,57 @@ class Snapshot:
     def size(self) -> int:
         return len(self.pks)
 
-    def rows_of(self, allowed: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+    def rows_of(self, allowed: NDArray[np.int64]) -> tuple[NDArray[np.int64], Rows]:
         """The pks of `allowed` (unique) that have a live row, and those rows."""
-        allowed = np.asarray(allowed, dtype=np.int64)
+        allowed = in_range(allowed, self.max_pk)
         if self.row_of is None:
-            return self.rows_by_scan(allowed)
-        allowed = allowed[(allowed > 0) & (allowed <= self.max_pk)]
-        rows = self.row_of[allowed].astype(np.intp)
+            pks = self.read_pks()
+            found = np.flatnonzero(self.members(allowed, pks))
+            return pks[found], found
+        rows: Rows = self.row_of[allowed]
         held = (rows >= 0) & (rows < self.size)
         rows, found = rows[held], allowed[held]
         live = self.pks[rows] == found  # the table may be newer than this snapshot
         return (found, rows) if live.all() else (found[live], rows[live])
 
-    def rows_by_scan(
-        self, allowed: NDArray[np.int64]
-    ) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
-        """`rows_of` by one pass over the slot, in row order (sparse pks: no table)."""
-        allowed = allowed[(allowed > 0) & (allowed <= self.max_pk)]
+    def read_pks(self) -> NDArray[np.int64]:
+        """The rows' pks, read once: a tombstone written meanwhile never turns a hit into pk 0."""
+        return self.pks.copy()
+
+    def members(self, allowed: NDArray[np.int64], pks: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each row's pk (of `pks`, the rows' pks) is in `allowed` (in range)."""
         table = np.zeros(self.max_pk + 1, dtype=bool)
         table[allowed] = True  # table[0] stays False: tombstones never match
-        rows = np.flatnonzero(table[self.pks])
-        return self.pks[rows], rows
+        return table[pks]
 
     def search_all(self, query: NDArray[np.float32], threshold: float) -> Matches:
         """Every live row with similarity >= threshold: one matrix-vector product."""
         scores = self.score_all(query)
+        pks = self.read_pks()
         keep = scores >= threshold
-        if self.dead:
-            keep &= self.pks != 0
-        return Matches.kept(self.pks, scores, keep)
+        keep &= pks != 0
+        return Matches.kept(pks, scores, keep)
 
     def search_within(
         self, query: NDArray[np.float32], threshold: float, allowed: NDArray[np.int64]
     ) -> Matches:
-        """The rows of `allowed` with similarity >= threshold, each scored exactly once."""
+        """The rows of `allowed` (unique) with similarity >= threshold: few rows gathered,
+        many by the full product masked to them."""
+        if len(allowed) > GATHER_MAX_FRACTION * self.size:
+            scores = self.score_all(query)
+            pks = self.read_pks()
+            keep = self.members(in_range(allowed, self.max_pk), pks)
+            keep &= scores >= threshold
+            return Matches.kept(pks, scores, keep)
         pks, rows = self.rows_of(allowed)
-        if len(rows) > GATHER_MAX_FRACTION * self.size:
-            scores = self.score_all(query)[rows]
-        else:
-            scores = self.score_rows(query, rows)
+        scores = self.score_rows(query, rows)
         return Matches.kept(pks, scores, scores >= threshold)
 
     def score_all(self, query: NDArray[np.float32]) -> NDArray[np.float32]:
         """Cosine similarity of every row (the vectors are unit length)."""
         return np.asarray(self.matrix @ query, dtype=np.float32)
 
-    def score_rows(self, query: NDArray[np.float32], rows: NDArray[np.intp]) -> NDArray[np.float32]:
+    def score_rows(self, query: NDArray[np.float32], rows: Rows) -> NDArray[np.float32]:
         """Cosine similarity of some rows, gathered chunk by chunk into one reused buffer."""
         out = np.empty(len(rows), dtype=np.float32)
         buffer = np.empty((min(CHUNK_ROWS, len(rows)), self.matrix.shape[1]), dtype=np.float32)
@@ -151,6 +159,12 @@ class Snapshot:
             np.take(self.matrix, part, axis=0, out=block, mode="clip")
             np.dot(block, query, out=out[start : start + len(part)])
         return out
+
+
+def in_range(pks: NDArray[np.int64], max_pk: int) -> NDArray[np.int64]:
+    """The pks that can be in a slot whose largest pk is `max_pk` (pks are positive)."""
+    pks = np.asarray(pks, dtype=np.int64)
+    return pks[(pks > 0) & (pks <= max_pk)]
 
 
 class Slot:
@@ -217,7 +231,7 @@ class Slot:
             self.row_of[gone] = -1
         self.dead += len(rows)
         self.append([(pk, vector) for pk, vector in latest.items() if vector is not None])
-        if self.dead > max(COMPACT_MIN_DEAD, self.size // 4):
+        if self.dead > max(COMPACT_MIN_DEAD, COMPACT_DEAD_SHARE * self.size):
             self.compact()
 
     def append(self, rows: list[tuple[int, NDArray[np.float32]]], expected: int = 0) -> None:
