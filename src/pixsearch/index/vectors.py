@@ -104,7 +104,7 @@ class Snapshot:
         allowed = in_range(allowed, self.max_pk)
         if self.row_of is None:
             pks = self.read_pks()
-            found = np.flatnonzero(self.members(allowed, pks))
+            found = np.flatnonzero(members(pks, allowed, self.max_pk))
             return pks[found], found
         rows: Rows = self.row_of[allowed]
         held = (rows >= 0) & (rows < self.size)
@@ -115,12 +115,6 @@ class Snapshot:
     def read_pks(self) -> NDArray[np.int64]:
         """The rows' pks, read once: a tombstone written meanwhile never turns a hit into pk 0."""
         return self.pks.copy()
-
-    def members(self, allowed: NDArray[np.int64], pks: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Whether each row's pk (of `pks`, the rows' pks) is in `allowed` (in range)."""
-        table = np.zeros(self.max_pk + 1, dtype=bool)
-        table[allowed] = True  # table[0] stays False: tombstones never match
-        return table[pks]
 
     def search_all(self, query: NDArray[np.float32], threshold: float) -> Matches:
         """Every live row with similarity >= threshold: one matrix-vector product."""
@@ -138,7 +132,7 @@ class Snapshot:
         if len(allowed) > GATHER_MAX_FRACTION * self.size:
             scores = self.score_all(query)
             pks = self.read_pks()
-            keep = self.members(in_range(allowed, self.max_pk), pks)
+            keep = members(pks, allowed, self.max_pk)
             keep &= scores >= threshold
             return Matches.kept(pks, scores, keep)
         pks, rows = self.rows_of(allowed)
@@ -165,6 +159,14 @@ def in_range(pks: NDArray[np.int64], max_pk: int) -> NDArray[np.int64]:
     """The pks that can be in a slot whose largest pk is `max_pk` (pks are positive)."""
     pks = np.asarray(pks, dtype=np.int64)
     return pks[(pks > 0) & (pks <= max_pk)]
+
+
+def members(pks: NDArray[np.int64], allowed: NDArray[np.int64], max_pk: int) -> NDArray[np.bool_]:
+    """Whether each of `pks` (none above `max_pk`) is in `allowed`; 0, a tombstone, never
+    is. A table of max_pk + 1 booleans: one pass over each array, no sort."""
+    table = np.zeros(max_pk + 1, dtype=bool)
+    table[in_range(allowed, max_pk)] = True
+    return table[pks]
 
 
 class Slot:
