@@ -16,7 +16,10 @@ GET /imgs):
     (c) t~<word> + 2 facets         full text (no model) with facets
     (d) k=sel10 && d>=2015-1-1      metadata only, sorted by date
     bare                            NumPy matrix-vector product + argpartition top 50
-                                    over the same matrix the index searches
+                                    over the same matrix the index searches; (a), (b) and
+                                    (b') also time it on the same query just before each
+                                    search, and print "x bare beside": their p50 over its
+                                    p50 in those runs (this machine drifts 2x in minutes)
 
 The CLIP model is a tiny one built with 512 dimensions whose `~` image threshold is -1,
 so that every image qualifies and (a) and (b) are exact top-k over all rows: the hardest
@@ -234,7 +237,25 @@ class PksInMemory(SQLiteDialect):
         return self.pks
 
 
-def time_vector_filters(
+def timed_beside_bare(
+    runs: int, call: Callable[[int], Any], floor: Callable[[int], Any]
+) -> tuple[dict[str, float], list[Any], float]:
+    """`timed`, with `floor(i)` (bare NumPy on the same query) run just before each call:
+    also p50 over the floor's p50 of those runs, a ratio this machine's drift moves less."""
+    call(-1)
+    times, floors, answers = [], [], []
+    for i in range(runs):
+        started = time.perf_counter()
+        floor(i)
+        middle = time.perf_counter()
+        answers.append(call(i))
+        times.append((time.perf_counter() - middle) * 1000)
+        floors.append((middle - started) * 1000)
+    figures = percentiles(times, (50, 95))
+    return figures, answers, figures["p50"] / percentiles(floors, (50,))["p50"]
+
+
+def time_vector_cases(
     conn: sa.Connection,
     search: Callable[..., Page],
     backend: Backend,
@@ -242,21 +263,31 @@ def time_vector_filters(
     snap: Any,
     targets: list[int],
     queries: list[np.ndarray],
-    bare: dict[str, float],
     runs: int,
 ) -> None:
-    """(b) end to end and (b') with the filter's pks given, at each selectivity."""
+    """(a), then (b) end to end and (b') with the filter's pks given at each selectivity;
+    each against bare NumPy timed beside it."""
+
+    def floor(i: int) -> Any:
+        return bare_top(snap.matrix, queries[i])
+
+    bare, _ = timed(runs, floor)
+    print(f"  bare NumPy top 50      {bare}")
+    pure, pages, beside = timed_beside_bare(runs, lambda i: search(f"i~img{targets[i]}"), floor)
+    assert all(page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages))
+    print(f"  (a) vector top 50      {pure}  ({beside:.2f}x bare beside)")
     for share, condition in VECTOR_FILTERS.items():
         allowed = np.unique(
             backend.dialect.fetch_pks(conn, select_pks(parse_formula(condition), 1))
         )
         pinned = Searcher(replace(backend, dialect=PksInMemory(allowed)), model, None)
         for case, searcher in (("(b) ", None), ("(b')", pinned)):
-            figures, pages = timed(
+            figures, pages, beside = timed_beside_bare(
                 runs,
                 lambda i, c=condition, s=searcher: search(
                     f"i~img{targets[i]} && {c}", **({"searcher": s} if s else {})
                 ),
+                floor,
             )
             recalls = [
                 recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
@@ -265,7 +296,7 @@ def time_vector_filters(
             given = "pks given" if searcher else "end to end"
             print(
                 f"  {case} vector + {share:3d} % {given:10s} {figures}  "
-                f"({figures['p50'] / bare['p50']:.2f}x bare), "
+                f"({beside:.2f}x bare beside), "
                 f"recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
             )
 
@@ -296,14 +327,7 @@ def run_size(directory: Path, size: int, runs: int, model: ClipModel, http: bool
         def search(q: str, searcher: Searcher = searcher, **kwargs: Any) -> Page:
             return search_images(conn, searcher, 1, SearchParams(q=q, limit=50, **kwargs))
 
-        bare, _ = timed(runs, lambda i: bare_top(snap.matrix, queries[i]))
-        print(f"  bare NumPy top 50      {bare}")
-        pure, pages = timed(runs, lambda i: search(f"i~img{targets[i]}"))
-        assert all(
-            page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages)
-        )
-        print(f"  (a) vector top 50      {pure}  ({pure['p50'] / bare['p50']:.2f}x bare)")
-        time_vector_filters(conn, search, backend, model, snap, targets, queries, bare, runs)
+        time_vector_cases(conn, search, backend, model, snap, targets, queries, runs)
         figures, pages = timed(
             runs,
             lambda i: search(

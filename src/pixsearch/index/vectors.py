@@ -100,16 +100,20 @@ class Snapshot:
         return len(self.pks)
 
     def rows_of(self, allowed: NDArray[np.int64]) -> tuple[NDArray[np.int64], Rows]:
-        """The pks of `allowed` (unique) that have a live row, and those rows."""
-        allowed = in_range(allowed, self.max_pk)
+        """The pks of `allowed` that have a live row (each once), and those rows."""
+        allowed = np.asarray(allowed, dtype=np.int64)
         if self.row_of is None:
             pks = self.read_pks()
             found = np.flatnonzero(members(pks, allowed, self.max_pk))
             return pks[found], found
-        rows: Rows = self.row_of[allowed]
+        if len(allowed) > 1 and not (allowed[1:] > allowed[:-1]).all():
+            allowed = np.unique(allowed)  # a filter may name an image twice (two spellings)
+        # A pk out of range is clipped to one whose row then holds another pk (or none:
+        # row_of[0] is -1), so the check below drops it with the stale ones.
+        rows: Rows = self.row_of[np.clip(allowed, 0, self.max_pk)]
         held = (rows >= 0) & (rows < self.size)
         rows, found = rows[held], allowed[held]
-        live = self.pks[rows] == found  # the table may be newer than this snapshot
+        live = self.pks[rows] == found  # the table may also be newer than this snapshot
         return (found, rows) if live.all() else (found[live], rows[live])
 
     def read_pks(self) -> NDArray[np.int64]:
@@ -127,8 +131,8 @@ class Snapshot:
     def search_within(
         self, query: NDArray[np.float32], threshold: float, allowed: NDArray[np.int64]
     ) -> Matches:
-        """The rows of `allowed` (unique) with similarity >= threshold: few rows gathered,
-        many by the full product masked to them."""
+        """The rows of `allowed` with similarity >= threshold: few rows gathered, many by
+        the full product masked to them."""
         if len(allowed) > GATHER_MAX_FRACTION * self.size:
             scores = self.score_all(query)
             pks = self.read_pks()
@@ -155,17 +159,12 @@ class Snapshot:
         return out
 
 
-def in_range(pks: NDArray[np.int64], max_pk: int) -> NDArray[np.int64]:
-    """The pks that can be in a slot whose largest pk is `max_pk` (pks are positive)."""
-    pks = np.asarray(pks, dtype=np.int64)
-    return pks[(pks > 0) & (pks <= max_pk)]
-
-
 def members(pks: NDArray[np.int64], allowed: NDArray[np.int64], max_pk: int) -> NDArray[np.bool_]:
     """Whether each of `pks` (none above `max_pk`) is in `allowed`; 0, a tombstone, never
-    is. A table of max_pk + 1 booleans: one pass over each array, no sort."""
-    table = np.zeros(max_pk + 1, dtype=bool)
-    table[in_range(allowed, max_pk)] = True
+    is. A table of booleans by pk: one pass over each array, no sort."""
+    table = np.zeros(max_pk + 2, dtype=bool)
+    table[np.clip(allowed, 0, max_pk + 1)] = True  # out of range: 0 or max_pk + 1 ...
+    table[0] = table[max_pk + 1] = False  # ... which no row matches
     return table[pks]
 
 
@@ -346,8 +345,8 @@ class VectorIndex:
         threshold: float,
         within: Within | None = None,
     ) -> Matches:
-        """Every image of the slot (and of `within`, when given: unique pks, any order)
-        with similarity >= threshold."""
+        """Every image of the slot (and of `within`, when given: pks in any order, best
+        sorted and unique) with similarity >= threshold."""
         snap = self.snapshot(key)
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if snap.size == 0:
