@@ -82,7 +82,8 @@ class Matches:
         pass arrays of your own, never a slot's)."""
         if keep.all():
             return Matches(pks, scores)
-        return Matches(pks[keep], scores[keep])
+        where = np.flatnonzero(keep)  # then take: several times faster than pks[keep]
+        return Matches(pks[where], scores[where])
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,14 @@ class Snapshot:
         # row_of[0] is -1), so the check below drops it with the stale ones.
         rows: Rows = self.row_of[np.clip(allowed, 0, self.max_pk)]
         held = (rows >= 0) & (rows < self.size)
-        rows, found = rows[held], allowed[held]
-        live = self.pks[rows] == found  # the table may also be newer than this snapshot
-        return (found, rows) if live.all() else (found[live], rows[live])
+        if not held.all():
+            where = np.flatnonzero(held)
+            rows, allowed = rows[where], allowed[where]
+        live = self.pks[rows] == allowed  # the table may also be newer than this snapshot
+        if not live.all():
+            where = np.flatnonzero(live)
+            rows, allowed = rows[where], allowed[where]
+        return allowed, rows
 
     def read_pks(self) -> NDArray[np.int64]:
         """The rows' pks, read once: a tombstone written meanwhile never turns a hit into pk 0."""
