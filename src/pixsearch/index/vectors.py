@@ -26,7 +26,8 @@ model removes the image from the slot, never mixing two vector spaces.
 A search restricted to a set of images (`within`, the pks the scope's filters match)
 scores only those rows, so the top k among them is exact at any selectivity: up to
 `GATHER_MAX_FRACTION` of the slot the rows are gathered in cache-sized chunks, past it one
-full matrix-vector product is cheaper and its scores of those rows are kept.
+full matrix-vector product is cheaper and is masked to them. The filter's pks are computed
+before the vectors are scored, in this thread: they come from memory or a quick query.
 """
 
 from __future__ import annotations
