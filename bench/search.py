@@ -9,12 +9,19 @@ reused when run again. Then, in-process through `search_images` (the function be
 GET /imgs):
 
     (a) i~<id>                      pure vector top 50
-    (b) i~<id> && k=sel1|sel10|sel50 vector + filter, with recall@10 against brute force
+    (b) i~<id> && k=sel1|sel10|sel50 vector + filter (and d>=2000-1-1: 100 %), end to end
+                                    (the filter's pks from the column index), with
+                                    recall@10 against brute force
+    (b') the same, pks given        the filter's pks already in memory: what the vector
+                                    side alone costs
     (c) t~<word> + 2 facets         full text (no model) with facets keywords, country
     (d) k=sel10 && d>=2015-1-1      metadata only, sorted by date (newest first)
     (e) country=<c> [&& k=sel10]    folded label equality, newest first
     bare                            NumPy matrix-vector product + argpartition top 50
-                                    over the same matrix the index searches
+                                    over the same matrix the index searches; (a), (b) and
+                                    (b') also time it on the same query just before each
+                                    search, and print "x bare beside": their p50 over its
+                                    p50 in those runs (this machine drifts 2x in minutes)
 
 (c), (d) and (e) run against the same data loaded into the in-process peers the issue
 names (`make install` puts them in the `bench` extra): tantivy for (c) (the same words
@@ -40,6 +47,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +55,22 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.stats import percentiles
-from pixsearch.backend import open_backend
+from pixsearch.backend import Backend, open_backend
+from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.index.embeddings import SQLiteEmbeddings
 from pixsearch.runtimes.clip import ClipModel
 from pixsearch.search import columnar
+from pixsearch.search.compiler import select_pks
+from pixsearch.search.parser import parse_formula
 from pixsearch.search.service import Page, Searcher, SearchParams, search_images
 from pixsearch.vocabulary.text import fold
 from tests.runtimes.tinymodels import build_tiny_clip
 
 DIM = 512
+# The filters of (b) and (b') by the share of images they keep.
+VECTOR_FILTERS = {1: "k=sel1", 10: "k=sel10", 50: "k=sel50", 100: "d>=2000-1-1"}
 CHUNK = 20_000
 CLUSTER = 50
 NOISE = 0.029  # per dimension: two members of a cluster have cosine about 0.7
@@ -220,11 +233,91 @@ def recall_at_10(
     page: Page, matrix: np.ndarray, pks: np.ndarray, allowed: np.ndarray, query: np.ndarray
 ) -> float:
     """Share of the brute-force top 10 (float64, over the allowed rows) in the page's top 10."""
+    exact = np.concatenate(  # in chunks: a float64 copy of 1M rows would take 4 GiB
+        [
+            matrix[start : start + CHUNK].astype(np.float64) @ query.astype(np.float64)
+            for start in range(0, len(matrix), CHUNK)
+        ]
+    )
     rows = np.flatnonzero(np.isin(pks, allowed))
-    scores = matrix[rows].astype(np.float64) @ query.astype(np.float64)
-    truth = set(pks[rows[np.argsort(-scores)[:10]]].tolist())
+    truth = set(pks[rows[np.argsort(-exact[rows])[:10]]].tolist())
     got = {int(result["image_id"][3:]) for result in page.results[:10]}
     return len(truth & got) / len(truth)
+
+
+class PksInMemory(SQLiteDialect):
+    """SQLite whose filter pks are already in memory: `fetch_pks` answers `pks` (b')."""
+
+    def __init__(self, pks: np.ndarray) -> None:
+        self.pks = pks
+
+    def fetch_pks(self, conn: sa.Connection, statement: Any) -> np.ndarray:
+        return self.pks
+
+
+def timed_beside_bare(
+    runs: int, call: Callable[[int], Any], floor: Callable[[int], Any]
+) -> tuple[dict[str, float], list[Any], float]:
+    """`timed`, with `floor(i)` (bare NumPy on the same query) run just before each call:
+    also p50 over the floor's p50 of those runs, a ratio this machine's drift moves less."""
+    call(-1)
+    times, floors, answers = [], [], []
+    for i in range(runs):
+        started = time.perf_counter()
+        floor(i)
+        middle = time.perf_counter()
+        answers.append(call(i))
+        times.append((time.perf_counter() - middle) * 1000)
+        floors.append((middle - started) * 1000)
+    figures = percentiles(times, (50, 95))
+    return figures, answers, figures["p50"] / percentiles(floors, (50,))["p50"]
+
+
+def time_vector_cases(
+    conn: sa.Connection,
+    search: Callable[..., Page],
+    backend: Backend,
+    model: ClipModel,
+    snap: Any,
+    targets: list[int],
+    queries: list[np.ndarray],
+    runs: int,
+) -> None:
+    """(a), then (b) end to end and (b') with the filter's pks given at each selectivity;
+    each against bare NumPy timed beside it."""
+
+    def floor(i: int) -> Any:
+        return bare_top(snap.matrix, queries[i])
+
+    bare, _ = timed(runs, floor)
+    print(f"  bare NumPy top 50      {bare}")
+    pure, pages, beside = timed_beside_bare(runs, lambda i: search(f"i~img{targets[i]}"), floor)
+    assert all(page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages))
+    print(f"  (a) vector top 50      {pure}  ({beside:.2f}x bare beside)")
+    for share, condition in VECTOR_FILTERS.items():
+        allowed = np.unique(
+            backend.dialect.fetch_pks(conn, select_pks(parse_formula(condition), 1))
+        )
+        # No column index: ScopePks asks the dialect, which answers the pks at once.
+        pinned = Searcher(replace(backend, dialect=PksInMemory(allowed), columns=None), model, None)
+        for case, searcher in (("(b) ", None), ("(b')", pinned)):
+            figures, pages, beside = timed_beside_bare(
+                runs,
+                lambda i, c=condition, s=searcher: search(
+                    f"i~img{targets[i]} && {c}", **({"searcher": s} if s else {})
+                ),
+                floor,
+            )
+            recalls = [
+                recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
+                for i, p in enumerate(pages)
+            ]
+            given = "pks given" if searcher else "end to end"
+            print(
+                f"  {case} vector + {share:3d} % {given:10s} {figures}  "
+                f"({beside:.2f}x bare beside), "
+                f"recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
+            )
 
 
 def run_size(
@@ -267,37 +360,7 @@ def run_vectors(engine: sa.Engine, backend: Any, size: int, runs: int, model: Cl
         def search(q: str, searcher: Searcher = searcher, **kwargs: Any) -> Page:
             return search_images(conn, searcher, 1, SearchParams(q=q, limit=50, **kwargs))
 
-        bare, _ = timed(runs, lambda i: bare_top(snap.matrix, queries[i]))
-        print(f"  bare NumPy top 50      {bare}")
-        pure, pages = timed(runs, lambda i: search(f"i~img{targets[i]}"))
-        assert all(
-            page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages)
-        )
-        print(f"  (a) vector top 50      {pure}  ({pure['p50'] / bare['p50']:.2f}x bare)")
-        for share in (1, 10, 50):
-            allowed = np.array(
-                conn.execute(
-                    sa.text(
-                        "SELECT image_pk FROM image_terms "
-                        "WHERE field = 'keywords' AND value_norm = :v"
-                    ),
-                    {"v": f"sel{share}"},
-                )
-                .scalars()
-                .all()
-            )
-            formula = f"&& k=sel{share}"
-            figures, pages = timed(
-                runs, lambda i, formula=formula: search(f"i~img{targets[i]} {formula}")
-            )
-            recalls = [
-                recall_at_10(p, snap.matrix, snap.pks, allowed, queries[i])
-                for i, p in enumerate(pages)
-            ]
-            print(
-                f"  (b) vector + {share:2d} %      {figures}  ({figures['p50'] / bare['p50']:.2f}x "
-                f"bare), recall@10 min {min(recalls):.3f}, hits {pages[0].count:,}"
-            )
+        time_vector_cases(conn, search, backend, model, snap, targets, queries, runs)
 
 
 # --- (c), (d), (e): the column index against tantivy and DuckDB ---------------------------

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from pixsearch.backend import open_backend
 from pixsearch.db.engine import writer
@@ -115,7 +119,7 @@ def test_changes_to_unloaded_slots_come_from_the_database(
 def test_many_replacements_compact_and_stay_exact(
     engine: sa.Engine, index: VectorIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vectors_module, "COMPACT_MIN_DEAD", 8)
+    monkeypatch.setattr(vectors_module, "COMPACT_MIN_DEAD", 2)
     pks = add_vectors(engine, 1, random_units(30, 7))
     everything(index, unit(np.ones(DIM)))
     latest = dict(zip(pks, random_units(30, 7), strict=True))
@@ -174,6 +178,25 @@ def test_a_change_committed_during_the_load_is_not_lost(
     assert set(scores) == {b, c} and scores[c] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("gather", [0.0, 1.0])
+def test_a_search_of_an_older_snapshot_sees_later_tombstones_never_pk_0(
+    engine: sa.Engine, index: VectorIndex, monkeypatch: pytest.MonkeyPatch, gather: float
+) -> None:
+    """A search that took its snapshot before an apply reads rows the apply tombstones in
+    place (another thread's search, in the server)."""
+    monkeypatch.setattr(vectors_module, "GATHER_MAX_FRACTION", gather)
+    pks = add_vectors(engine, 1, random_units(20, 30))
+    key = (1, "clip", MODEL)
+    older = index.snapshot(key)
+    index.apply(Applied(1, deleted=pks[:5]))
+    assert index.snapshot(key).dead == 5 and older.dead == 0
+    query = unit(np.ones(DIM))
+    table = older.search_within(query, -2.0, np.asarray(pks))
+    scan = replace(older, row_of=None).search_within(query, -2.0, np.asarray(pks))
+    for found in (older.search_all(query, -2.0), table, scan):
+        assert sorted(found.pks.tolist()) == pks[5:]
+
+
 def brute_force(
     matrix: np.ndarray, pks: list[int], allowed: set[int], query: np.ndarray, k: int
 ) -> list[int]:
@@ -190,37 +213,39 @@ def stored(module_engine: sa.Engine) -> tuple[sa.Engine, np.ndarray, list[int]]:
     return module_engine, matrix, add_vectors(module_engine, 1, matrix)
 
 
-@pytest.mark.parametrize("fraction", [0.001, 0.01, 0.1, 0.34, 0.36, 0.5, 0.9, 1.0])
-@pytest.mark.parametrize("wait_for_filter", [True, False])
+@pytest.mark.parametrize("fraction", [0.0, 0.001, 0.01, 0.1, 0.29, 0.31, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("lookup", ["table", "scan"])
 def test_filtered_top_k_is_exact_at_every_selectivity(
     stored: tuple[sa.Engine, np.ndarray, list[int]],
     monkeypatch: pytest.MonkeyPatch,
     fraction: float,
-    wait_for_filter: bool,
+    lookup: str,
 ) -> None:
-    # Waiting long: the filter's pks arrive first (gather or full product by selectivity);
-    # not at all: the full product runs beside the filter's query.
-    monkeypatch.setattr(vectors_module, "WAIT_SHARE", 1e9 if wait_for_filter else 0.0)
+    # Either side of GATHER_MAX_FRACTION: gathered rows or the full product's scores; the
+    # filter's rows found by the pk -> row table or, with pks too sparse for one, a scan.
+    if lookup == "scan":
+        monkeypatch.setattr(vectors_module, "DENSE_TABLE_FACTOR", 0)
     engine, matrix, pks = stored
     rng = np.random.default_rng(11)
-    allowed = [pk for pk in pks if rng.random() < fraction] or [pks[0]]
-    calls = []
-
-    def within() -> np.ndarray:
-        calls.append(threading.get_ident())
-        return np.asarray([*allowed, 10**9, -1, 0], dtype=np.int64)  # strangers are ignored
-
+    allowed = [pk for pk in pks if rng.random() < fraction]
+    strangers = [10**9, -1, 0]  # ignored, like the pks of images without a vector
     index = VectorIndex(engine)
     try:
+        twice = allowed[::7]  # a filter may name an image twice (two spellings of a term)
+        mixed = np.asarray([*strangers, *allowed, *twice], dtype=np.int64)  # in any order
         for seed in range(5):
             query = random_units(1, 200 + seed)[0]
-            found = index.search((1, "clip", MODEL), query, -2.0, within)
+            found = index.search((1, "clip", MODEL), query, -2.0, lambda: mixed)
             assert set(found.pks.tolist()) == set(allowed)
+            assert len(found.pks) == len(allowed)
+            expected = dict(zip(pks, (matrix @ query).tolist(), strict=True))
+            for pk, score in zip(found.pks.tolist(), found.scores.tolist(), strict=True):
+                assert score == pytest.approx(expected[pk], abs=1e-6)
             top = found.pks[np.argsort(-found.scores, kind="stable")][:10].tolist()
             assert top == brute_force(matrix, pks, set(allowed), query, 10)
+        assert (index.snapshot((1, "clip", MODEL)).row_of is None) == (lookup == "scan")
     finally:
         index.close()
-    assert len(calls) == 5 and threading.get_ident() not in calls  # in the helper thread
 
 
 def test_the_filter_query_error_reaches_the_caller(engine: sa.Engine, index: VectorIndex) -> None:
@@ -238,3 +263,114 @@ def test_empty_slot_and_wrong_dimension(engine: sa.Engine, index: VectorIndex) -
     add_vectors(engine, 1, random_units(3, 13), model="clip-c@3")
     with pytest.raises(ValueError, match="dimensions"):
         index.search((1, "clip", "clip-c@3"), unit(np.ones(DIM + 1)), 0.0)
+
+
+POOL = (
+    40  # images per organisation; the first 25 start with a vector (small: compaction is frequent)
+)
+
+
+@pytest.fixture(scope="module")
+def two_organisations(module_engine: sa.Engine) -> tuple[sa.Engine, dict[int, dict[int, Any]]]:
+    """Both organisations' images and their starting vectors (pk -> vector, or None)."""
+    start: dict[int, dict[int, Any]] = {}
+    for org_id in (1, 2):
+        matrix = random_units(POOL, 20 + org_id)
+        with_vector = add_vectors(module_engine, org_id, matrix[:25], model=f"pool-{org_id}")
+        rows = [{"image_id": f"pool-{org_id}-bare-{i}"} for i in range(POOL - 25)]
+        bare = add_images(module_engine, org_id, rows)
+        start[org_id] = {pk: vector for pk, vector in zip(with_vector, matrix, strict=False)}
+        start[org_id].update(dict.fromkeys(bare))
+    with writer(module_engine).begin() as conn:  # one model name for both organisations
+        conn.execute(
+            sa.update(embeddings).where(embeddings.c.model.like("pool-%")).values(model="pool")
+        )
+    return module_engine, start
+
+
+# (organisation, image index, what happens): None deletes the image, -1 gives it a vector
+# of another model (which leaves the slot), any other number a new vector of that seed.
+CHANGE = st.tuples(
+    st.sampled_from([1, 2]),
+    st.integers(0, POOL - 1),
+    st.one_of(st.none(), st.just(-1), st.integers(0, 10**6)),
+)
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batches=st.lists(st.lists(CHANGE, max_size=30), min_size=1, max_size=6),
+    fraction=st.sampled_from([None, 0.0, 0.05, 0.2, 0.5, 1.0]),
+    threshold=st.sampled_from([-2.0, -0.2, 0.0, 0.3]),
+    compact=st.booleans(),
+    dense=st.booleans(),
+    gather=st.sampled_from([None, 0.0, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_changes_filters_and_thresholds_match_brute_force(
+    two_organisations: tuple[sa.Engine, dict[int, dict[int, Any]]],
+    batches: list[list[tuple[int, int, int | None]]],
+    fraction: float | None,
+    threshold: float,
+    compact: bool,
+    dense: bool,
+    gather: float | None,
+    seed: int,
+) -> None:
+    """Applied changes (tombstones, compaction), filters of any selectivity that also name
+    the other organisation's images, thresholds, each way of finding and scoring the
+    filter's rows: the same hits and scores as brute force."""
+    engine, start = two_organisations
+    truth = {
+        org_id: {pk: v for pk, v in vectors.items() if v is not None}
+        for org_id, vectors in start.items()
+    }
+    pools = {org_id: sorted(vectors) for org_id, vectors in start.items()}
+    everyone = np.asarray(pools[1] + pools[2] + [0, -3, 10**9], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    with pytest.MonkeyPatch.context() as patch:
+        if compact:  # after every change; else never (tombstones stay)
+            patch.setattr(vectors_module, "COMPACT_MIN_DEAD", 0)
+            patch.setattr(vectors_module, "COMPACT_DEAD_SHARE", 0.0)
+        if not dense:  # no pk -> row table: the filter's rows are found by a scan
+            patch.setattr(vectors_module, "DENSE_TABLE_FACTOR", 0)
+        if gather is not None:  # always the full product (0.0) or always gathering (1.0)
+            patch.setattr(vectors_module, "GATHER_MAX_FRACTION", gather)
+        index = VectorIndex(engine)
+        try:
+            for batch in [[], *batches]:
+                for org_id, at, what in batch:
+                    pk = pools[org_id][at]
+                    if what is None:
+                        truth[org_id].pop(pk, None)
+                        index.apply(Applied(org_id, deleted=[pk]))
+                        continue
+                    vector = random_units(1, what)[0] if what >= 0 else None
+                    model = "pool" if vector is not None else "other@2"
+                    if vector is None:
+                        truth[org_id].pop(pk, None)
+                    else:
+                        truth[org_id][pk] = vector
+                    index.apply(Applied(org_id, vectors=[(pk, "clip", model, vector)]))
+                for org_id in (1, 2):
+                    query = random_units(1, int(rng.integers(10**6)))[0]
+                    allowed = (
+                        None if fraction is None else everyone[rng.random(len(everyone)) < fraction]
+                    )
+                    within = None if allowed is None else (lambda allowed=allowed: allowed)
+                    found = index.search((org_id, "clip", "pool"), query, threshold, within)
+                    got = dict(zip(found.pks.tolist(), found.scores.tolist(), strict=True))
+                    assert len(got) == len(found.pks)  # unique
+                    exact = {
+                        pk: float(vector.astype(np.float64) @ query.astype(np.float64))
+                        for pk, vector in truth[org_id].items()
+                        if allowed is None or pk in set(allowed.tolist())
+                    }
+                    must = {pk for pk, score in exact.items() if score >= threshold + 1e-5}
+                    may = {pk for pk, score in exact.items() if score >= threshold - 1e-5}
+                    assert must <= set(got) <= may
+                    assert all(got[pk] == pytest.approx(exact[pk], abs=1e-5) for pk in got)
+        finally:
+            index.close()

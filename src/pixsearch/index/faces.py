@@ -24,6 +24,7 @@ from pixsearch.db.bulk import chunked
 from pixsearch.db.tables import image_faces, images
 from pixsearch.index.embeddings import PkScope
 from pixsearch.index.pgvector import vector_text
+from pixsearch.index.vectors import members
 from pixsearch.runtimes.identities import distances
 from pixsearch.vocabulary.operations import Applied, FaceChange
 
@@ -173,9 +174,10 @@ class SQLiteFaces(Faces):
         scope: PkScope | None,
     ) -> FaceMatches:
         pks, faces, matrix, norms = self.snapshot(key)
+        pks = pks.copy()  # read once: a tombstone written meanwhile never yields pk 0
         live = pks > 0
-        if scope is not None:
-            live &= np.isin(pks, scope())
+        if scope is not None and len(pks):
+            live &= members(pks, scope(), int(pks.max()))
         rows = np.flatnonzero(live)
         if not queries or not len(rows):
             return FaceMatches.empty()

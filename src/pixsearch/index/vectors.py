@@ -10,17 +10,24 @@ committed before it is in the snapshot (applying it again is harmless: the last 
 a pk wins).
 
 Rows are append-only: a replaced or deleted vector's row gets pk 0 (a tombstone) and a new
-vector is appended, so a search that took a snapshot is never disturbed by a writer. Dead
-rows are compacted away when they pass a quarter of the slot.
+vector is appended, so a search that took a snapshot is never disturbed by a writer (it
+may see a later tombstone, never a torn row). Dead rows are compacted away, into new
+arrays, when they pass a quarter of the slot.
+
+A table from pk to row (int32, -1 for none) finds the rows of a filter's pks in O(pks),
+not O(slot); it is kept while the pks are dense enough (at most `DENSE_TABLE_FACTOR` times
+the rows), else the rows are found by a pass over the slot. Every row the table names is
+checked against the snapshot's pks, so a table updated after the snapshot never lends it a
+row it does not hold.
 
 Only vectors of the model named in the key are loaded or kept: a vector written by another
 model removes the image from the slot, never mixing two vector spaces.
 
-A search restricted to a set of images (`within`, the pks a SQL filter matches) scores only
-those rows, so the top k among them is exact at any selectivity: a few rows are gathered
-in cache-sized chunks; past `GATHER_MAX_FRACTION` of the slot one full matrix-vector
-product is cheaper. The SQL query runs in a helper thread while this thread waits a little
-and then, if it is slow (a large result), computes the full product beside it.
+A search restricted to a set of images (`within`, the pks the scope's filters match)
+scores only those rows, so the top k among them is exact at any selectivity: up to
+`GATHER_MAX_FRACTION` of the slot the rows are gathered in cache-sized chunks, past it one
+full matrix-vector product is cheaper and is masked to them. The filter's pks are computed
+before the vectors are scored, in this thread: they come from memory or a quick query.
 """
 
 from __future__ import annotations
@@ -29,9 +36,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -45,16 +51,17 @@ log = logging.getLogger(__name__)
 Key = tuple[int, str, str]  # (org_id, kind, model)
 Change = tuple[int, NDArray[np.float32] | None]  # (image pk, new vector or None to remove)
 Within = Callable[[], NDArray[np.int64]]
+Rows = NDArray[np.integer[Any]]  # row numbers of a slot (int32 from the table, else intp)
 
-GATHER_MAX_FRACTION = 0.35  # gathering costs ~2.5x per row what a sequential scan does
-CHUNK_ROWS = 2048  # rows gathered at once: 4 MiB at 512 dimensions, stays in cache
+# Measured at 100k x 512 (bench/search.py (b')): gathering a row costs 2-3x what the full
+# product pays for it, so past about a third of the slot the full product wins.
+GATHER_MAX_FRACTION = 0.3
+CHUNK_ROWS = 256  # rows gathered at once: 512 KiB at 512 dimensions, stays in L2
+DENSE_TABLE_FACTOR = 16  # the pk -> row table costs 4 bytes per pk up to the slot's max
 MAX_PENDING = 20_000  # queued changes of a slot nobody searches; past this it is unloaded
-COMPACT_MIN_DEAD = 1024  # dead rows are compacted away past this and a quarter of the slot
+COMPACT_MIN_DEAD = 1024  # dead rows are compacted away past this many
+COMPACT_DEAD_SHARE = 0.25  # ... and this share of the slot
 LOAD_BATCH = 10_000
-# The share of a full product's expected time to wait for the filter's pks before
-# computing the full product beside the query.
-WAIT_SHARE = 0.25
-FIRST_SECONDS_PER_VALUE = 3e-10  # a guess until the first full product is timed
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,17 @@ class Matches:
     def empty() -> Matches:
         return Matches(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
+    @staticmethod
+    def kept(
+        pks: NDArray[np.int64], scores: NDArray[np.float32], keep: NDArray[np.bool_]
+    ) -> Matches:
+        """The pks and scores where `keep` holds (the arrays themselves when it always does:
+        pass arrays of your own, never a slot's)."""
+        if keep.all():
+            return Matches(pks, scores)
+        where = np.flatnonzero(keep)  # then take: several times faster than pks[keep]
+        return Matches(pks[where], scores[where])
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -77,26 +95,66 @@ class Snapshot:
     pks: NDArray[np.int64]
     max_pk: int
     dead: int
+    row_of: NDArray[np.int32] | None  # pk -> row (-1: none); None when pks are sparse
 
     @property
     def size(self) -> int:
         return len(self.pks)
 
-    def live_rows(self) -> NDArray[np.intp]:
-        return np.flatnonzero(self.pks)
+    def rows_of(self, allowed: NDArray[np.int64]) -> tuple[NDArray[np.int64], Rows]:
+        """The pks of `allowed` that have a live row (each once), and those rows."""
+        allowed = np.asarray(allowed, dtype=np.int64)
+        if self.row_of is None:
+            pks = self.read_pks()
+            found = np.flatnonzero(members(pks, allowed, self.max_pk))
+            return pks[found], found
+        if len(allowed) > 1 and not (allowed[1:] > allowed[:-1]).all():
+            allowed = np.unique(allowed)  # a filter may name an image twice (two spellings)
+        # A pk out of range is clipped to one whose row then holds another pk (or none:
+        # row_of[0] is -1), so the check below drops it with the stale ones.
+        rows: Rows = self.row_of[np.clip(allowed, 0, self.max_pk)]
+        held = (rows >= 0) & (rows < self.size)
+        if not held.all():
+            where = np.flatnonzero(held)
+            rows, allowed = rows[where], allowed[where]
+        live = self.pks[rows] == allowed  # the table may also be newer than this snapshot
+        if not live.all():
+            where = np.flatnonzero(live)
+            rows, allowed = rows[where], allowed[where]
+        return allowed, rows
 
-    def rows_of(self, allowed: NDArray[np.int64]) -> NDArray[np.intp]:
-        """The rows whose pk is in `allowed`, in row order (a lookup table, O(n + m))."""
-        allowed = allowed[(allowed > 0) & (allowed <= self.max_pk)]
-        table = np.zeros(self.max_pk + 1, dtype=bool)
-        table[allowed] = True  # table[0] stays False: tombstones never match
-        return np.flatnonzero(table[self.pks])
+    def read_pks(self) -> NDArray[np.int64]:
+        """The rows' pks, read once: a tombstone written meanwhile never turns a hit into pk 0."""
+        return self.pks.copy()
+
+    def search_all(self, query: NDArray[np.float32], threshold: float) -> Matches:
+        """Every live row with similarity >= threshold: one matrix-vector product."""
+        scores = self.score_all(query)
+        pks = self.read_pks()
+        keep = scores >= threshold
+        keep &= pks != 0
+        return Matches.kept(pks, scores, keep)
+
+    def search_within(
+        self, query: NDArray[np.float32], threshold: float, allowed: NDArray[np.int64]
+    ) -> Matches:
+        """The rows of `allowed` with similarity >= threshold: few rows gathered, many by
+        the full product masked to them."""
+        if len(allowed) > GATHER_MAX_FRACTION * self.size:
+            scores = self.score_all(query)
+            pks = self.read_pks()
+            keep = members(pks, allowed, self.max_pk)
+            keep &= scores >= threshold
+            return Matches.kept(pks, scores, keep)
+        pks, rows = self.rows_of(allowed)
+        scores = self.score_rows(query, rows)
+        return Matches.kept(pks, scores, scores >= threshold)
 
     def score_all(self, query: NDArray[np.float32]) -> NDArray[np.float32]:
         """Cosine similarity of every row (the vectors are unit length)."""
         return np.asarray(self.matrix @ query, dtype=np.float32)
 
-    def score_rows(self, query: NDArray[np.float32], rows: NDArray[np.intp]) -> NDArray[np.float32]:
+    def score_rows(self, query: NDArray[np.float32], rows: Rows) -> NDArray[np.float32]:
         """Cosine similarity of some rows, gathered chunk by chunk into one reused buffer."""
         out = np.empty(len(rows), dtype=np.float32)
         buffer = np.empty((min(CHUNK_ROWS, len(rows)), self.matrix.shape[1]), dtype=np.float32)
@@ -106,6 +164,15 @@ class Snapshot:
             np.take(self.matrix, part, axis=0, out=block, mode="clip")
             np.dot(block, query, out=out[start : start + len(part)])
         return out
+
+
+def members(pks: NDArray[np.int64], allowed: NDArray[np.int64], max_pk: int) -> NDArray[np.bool_]:
+    """Whether each of `pks` (none above `max_pk`) is in `allowed`; 0, a tombstone, never
+    is. A table of booleans by pk: one pass over each array, no sort."""
+    table = np.zeros(max_pk + 2, dtype=bool)
+    table[np.clip(allowed, 0, max_pk + 1)] = True  # out of range: 0 or max_pk + 1 ...
+    table[0] = table[max_pk + 1] = False  # ... which no row matches
+    return table[pks]
 
 
 class Slot:
@@ -119,6 +186,7 @@ class Slot:
         self.loaded = False
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.pks = np.zeros(0, dtype=np.int64)
+        self.row_of: NDArray[np.int32] | None = None
         self.size = 0
         self.dead = 0
         self.max_pk = 0
@@ -131,7 +199,9 @@ class Slot:
 
     def snapshot(self) -> Snapshot:
         """The current rows (call with `lock` held, after loading)."""
-        return Snapshot(self.matrix[: self.size], self.pks[: self.size], self.max_pk, self.dead)
+        return Snapshot(
+            self.matrix[: self.size], self.pks[: self.size], self.max_pk, self.dead, self.row_of
+        )
 
     def load(self, engine: sa.Engine) -> None:
         """Read every vector of this key in one read transaction (call with `lock` held)."""
@@ -162,12 +232,14 @@ class Slot:
             latest.update(changes)
         if not latest:
             return
-        changed = np.fromiter(latest, dtype=np.int64, count=len(latest))
-        rows = self.snapshot().rows_of(changed)
-        self.pks[rows] = 0
+        changed = np.unique(np.fromiter(latest, dtype=np.int64, count=len(latest)))
+        gone, rows = self.snapshot().rows_of(changed)
+        self.pks[rows] = 0  # first the tombstone, then the table: readers check both
+        if self.row_of is not None:
+            self.row_of[gone] = -1
         self.dead += len(rows)
         self.append([(pk, vector) for pk, vector in latest.items() if vector is not None])
-        if self.dead > max(COMPACT_MIN_DEAD, self.size // 4):
+        if self.dead > max(COMPACT_MIN_DEAD, COMPACT_DEAD_SHARE * self.size):
             self.compact()
 
     def append(self, rows: list[tuple[int, NDArray[np.float32]]], expected: int = 0) -> None:
@@ -183,10 +255,15 @@ class Slot:
         end = self.size + len(good)
         if end > len(self.pks) or self.matrix.shape[1] != dim:
             self.grow(max(end, expected, int(end * 1.25) + 1024), dim)
+        pks = np.fromiter((pk for pk, _ in good), dtype=np.int64, count=len(good))
         self.matrix[self.size : end] = np.stack([vector for _, vector in good])
-        self.pks[self.size : end] = [pk for pk, _ in good]
-        self.max_pk = max(self.max_pk, max(pk for pk, _ in good))
-        self.size = end
+        self.pks[self.size : end] = pks
+        self.max_pk = max(self.max_pk, int(pks.max()))
+        start, self.size = self.size, end
+        if self.row_of is not None and self.max_pk < len(self.row_of):
+            self.row_of[pks] = np.arange(start, end, dtype=np.int32)
+        else:
+            self.rebuild_table()
 
     def grow(self, capacity: int, dim: int) -> None:
         matrix = np.zeros((capacity, dim), dtype=np.float32)
@@ -195,6 +272,17 @@ class Slot:
             matrix[: self.size] = self.matrix[: self.size]
             pks[: self.size] = self.pks[: self.size]
         self.matrix, self.pks = matrix, pks
+
+    def rebuild_table(self) -> None:
+        """A new pk -> row table of the live rows with room to grow, or None if too sparse."""
+        span = int(self.max_pk * 1.25) + 1024
+        if span > DENSE_TABLE_FACTOR * max(self.size, 1024):
+            self.row_of = None
+            return
+        table = np.full(span, -1, dtype=np.int32)
+        live = np.flatnonzero(self.pks[: self.size])
+        table[self.pks[live]] = live
+        self.row_of = table
 
     def compact(self) -> None:
         """Rebuild without dead rows (new arrays: snapshots in use keep the old ones)."""
@@ -205,20 +293,18 @@ class Slot:
         matrix[: len(live)] = self.matrix[live]
         pks[: len(live)] = self.pks[live]
         self.matrix, self.pks, self.size, self.dead = matrix, pks, len(live), 0
+        self.rebuild_table()
 
 
 class VectorIndex:
     """Every loaded slot of this process; `apply` keeps them in step with the database."""
 
-    def __init__(self, engine: sa.Engine, *, threads: int = 4) -> None:
+    def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
         self._slots: dict[Key, Slot] = {}
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vector-filter")
-        self._seconds_per_value = FIRST_SECONDS_PER_VALUE
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
         with self._lock:
             self._slots.clear()
 
@@ -266,7 +352,8 @@ class VectorIndex:
         threshold: float,
         within: Within | None = None,
     ) -> Matches:
-        """Every image of the slot (and of `within`, when given) with similarity >= threshold."""
+        """Every image of the slot (and of `within`, when given: pks in any order, best
+        sorted and unique) with similarity >= threshold."""
         snap = self.snapshot(key)
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if snap.size == 0:
@@ -276,40 +363,5 @@ class VectorIndex:
                 f"query has {query.shape[0]} dimensions, {key} has {snap.matrix.shape[1]}"
             )
         if within is None:
-            scores = self.score_all(snap, query)
-            rows = snap.live_rows() if snap.dead else np.arange(snap.size)
-            scores = scores[rows] if snap.dead else scores
-        else:
-            rows, scores = self.score_within(snap, query, within)
-        keep = scores >= threshold
-        return Matches(snap.pks[rows[keep]], scores[keep])
-
-    def score_all(self, snap: Snapshot, query: NDArray[np.float32]) -> NDArray[np.float32]:
-        """The full product, timed to learn how long waiting for a filter may take."""
-        started = time.perf_counter()
-        scores = snap.score_all(query)
-        if snap.size >= 10_000:
-            per_value = (time.perf_counter() - started) / (snap.size * snap.matrix.shape[1])
-            self._seconds_per_value = 0.8 * self._seconds_per_value + 0.2 * per_value
-        return scores
-
-    def score_within(
-        self, snap: Snapshot, query: NDArray[np.float32], within: Within
-    ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
-        """Rows of the pks `within` returns, and their scores."""
-        future = self._executor.submit(within)
-        full: NDArray[np.float32] | None = None
-        wait_s = WAIT_SHARE * self._seconds_per_value * snap.size * snap.matrix.shape[1]
-        try:
-            allowed = future.result(timeout=wait_s)
-        except FutureTimeout:
-            try:
-                full = self.score_all(snap, query)  # beside the SQL query, not after it
-            finally:
-                wait([future])  # the query uses the caller's connection: never leave it running
-            allowed = future.result()
-        rows = snap.rows_of(allowed)
-        if full is None and len(rows) > GATHER_MAX_FRACTION * snap.size:
-            full = self.score_all(snap, query)
-        scores = full[rows] if full is not None else snap.score_rows(query, rows)
-        return rows, scores
+            return snap.search_all(query, threshold)
+        return snap.search_within(query, threshold, within())

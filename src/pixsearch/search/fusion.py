@@ -35,12 +35,13 @@ def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
     Exact with ties: every hit tied with the k-th is sorted before the cut.
     """
     key = -hits.scores if descending else hits.scores
-    tie = -hits.pks if descending else hits.pks
-    candidates = np.arange(len(key))
     if k < len(key):
         kth = np.partition(key, k - 1)[k - 1]
         candidates = np.flatnonzero(key <= kth)
-    order = candidates[np.lexsort((tie[candidates], key[candidates]))]
+    else:
+        candidates = np.arange(len(key))
+    tie = -hits.pks[candidates] if descending else hits.pks[candidates]  # the few only
+    order = candidates[np.lexsort((tie, key[candidates]))]
     return order[:k]
 
 
