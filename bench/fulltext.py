@@ -38,13 +38,13 @@ import sqlalchemy as sa
 from bench.search import VOCABULARY, populate
 from bench.stats import percentiles
 from pixsearch.backend import open_backend
+from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
 from pixsearch.index.fulltext import (
     WEIGHTS,
     FullText,
     SQLiteFullText,
-    fetch_pks,
     match_expression,
     query_terms,
     query_words,
@@ -253,7 +253,9 @@ def measure(
     formulas = {scope: parse_formula(scope) for _, scope in queries if scope}
     conditions = {scope: compile_filter(node, 1) for scope, node in formulas.items() if node}
     scope_pks = {
-        scope: fetch_pks(conn, select_pks(node, 1)) for scope, node in formulas.items() if node
+        scope: SQLiteDialect().fetch_pks(conn, select_pks(node, 1))
+        for scope, node in formulas.items()
+        if node
     }
     terms = [query_terms(text, "en") for text, _ in queries]
     tantivy_queries = [

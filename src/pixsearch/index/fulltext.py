@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR, aggregate_order_by
 
 from pixsearch.db.bulk import chunked
-from pixsearch.db.dialect import parse_pk_array
+from pixsearch.db.dialect import SQLiteDialect, parse_pk_array
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
 from pixsearch.index.postings import PostingsIndex, best_first
@@ -138,14 +138,6 @@ def query_words(text: str, lang: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def fetch_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
-    """The single integer column of `statement` (SQLite): `group_concat` parsed by NumPy,
-    several times faster than a Python tuple per row."""
-    (column,) = statement.subquery().c
-    text = conn.execute(sa.select(sa.func.group_concat(column))).scalar()
-    return np.fromstring(str(text or ""), dtype=np.int64, sep=",")
-
-
 def match_expression(terms: list[str]) -> str:
     """An FTS5 query that matches any of the terms, each a quoted string."""
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
@@ -238,9 +230,8 @@ class SQLiteFullText(FullText):
         if within is not None:
             allowed = within()
         elif scope is not None:
-            allowed = fetch_pks(
-                conn, sa.select(images.c.id).where(images.c.org_id == org_id, scope)
-            )
+            statement = sa.select(images.c.id).where(images.c.org_id == org_id, scope)
+            allowed = SQLiteDialect().fetch_pks(conn, statement)
         return best_first(self.postings.search(org_id, words, allowed))
 
     def follow(self, applied: Applied) -> None:
