@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +25,6 @@ from pixsearch.index.fulltext import (
     fulltext_columns,
     query_words,
 )
-from pixsearch.index.postings import Scored, best_first
 from pixsearch.vocabulary.operations import Applied
 from pixsearch.vocabulary.text import folded_words
 from tests.conftest import open_database
@@ -253,13 +251,3 @@ def test_scope_restricts_matches_but_not_statistics(engine: sa.Engine) -> None:
         scoped = fulltext.rank(conn, 1, "red", "en", scope).tolist()  # type: ignore[arg-type]
     assert scoped == [pk for pk, fields in rows.items() if fields["city"] == "Oslo"]
     fulltext.close()
-
-
-def test_best_first_orders_by_score_then_pk() -> None:
-    rng = np.random.default_rng(0)
-    pks = rng.permutation(np.arange(1, 5001)).astype(np.int64)
-    for distinct in (3, 70_000):
-        scores = rng.integers(0, distinct, len(pks)).astype(np.float64) / 7
-        expected = pks[np.lexsort((pks, -scores))]
-        assert best_first(Scored(pks, scores)).tolist() == expected.tolist()
-    assert best_first(Scored.empty()).tolist() == []

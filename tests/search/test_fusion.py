@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixsearch.search.fusion import RRF_K, fuse
+from pixsearch.index.ranking import Ranking
+from pixsearch.search.fusion import RRF_K, RankedHits, eager, fuse
 
 
 def scores_of(rankings: list[np.ndarray]) -> dict[int, float]:
-    hits = fuse(rankings)
+    hits = eager(fuse([Ranking.ordered(ranking) for ranking in rankings]))
     return dict(zip(hits.pks.tolist(), hits.scores.tolist(), strict=True))
 
 
@@ -23,3 +24,22 @@ def test_rankings_add_their_contributions() -> None:
     first, second = np.array([7, 3], dtype=np.int64), np.array([3, 5], dtype=np.int64)
     expected = {7: 1 / (RRF_K + 1), 3: 1 / (RRF_K + 2) + 1 / (RRF_K + 1), 5: 1 / (RRF_K + 2)}
     assert scores_of([first, second]) == expected
+
+
+def test_one_ranking_read_lazily_pages_as_its_whole_order() -> None:
+    """A page of `RankedHits` (either direction, any offset) is the page of its fused
+    scores, also where relevance ties."""
+    rng = np.random.default_rng(3)
+    pks = rng.permutation(np.arange(1, 401)).astype(np.int64)
+    relevance = rng.integers(0, 9, len(pks)).astype(np.float64)
+    lazy = fuse([Ranking.scored(pks, relevance)])
+    assert isinstance(lazy, RankedHits)
+    whole = lazy.hits()
+    assert whole.pks.tolist() == pks[np.lexsort((pks, -relevance))].tolist()
+    for k in (0, 1, 50, 399, 400, 500):
+        for descending in (True, False):
+            got_pks, got_scores = fuse([Ranking.scored(pks, relevance)]).top(k, descending)
+            want_pks, want_scores = whole.top(k, descending)
+            assert got_pks.tolist() == want_pks.tolist()
+            assert got_scores.tolist() == want_scores.tolist()
+    assert lazy.scores_of([int(whole.pks[5]), int(whole.pks[0])]) == [1 / 66, 1 / 61]

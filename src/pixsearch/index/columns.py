@@ -331,8 +331,6 @@ class ColumnIndex:
         self.processors: dict[str, Processor] = {
             column.name: column.type.result_processor(engine.dialect, None) for column in images.c
         }
-        quote = engine.dialect.identifier_preparer.quote
-        self._select_rows = "SELECT " + ", ".join(quote(name) for name in self.processors)
 
     def close(self) -> None:
         with self._lock:
@@ -364,20 +362,6 @@ class ColumnIndex:
                 self.load(slot)
             self.apply_pending(slot)
             yield slot
-
-    def read_images(self, conn: sa.Connection, pks: list[int]) -> dict[int, dict[str, Any]]:
-        """Whole `images` rows by pk, converted as SQLAlchemy would, without its per-query
-        overhead (a page of results is read on every search)."""
-        sql = f"{self._select_rows} FROM images WHERE id IN ({','.join(['?'] * len(pks))})"
-        names = list(self.processors)
-        found = {}
-        for raw in conn.exec_driver_sql(sql, tuple(pks)):
-            row = {
-                name: value if process is None or value is None else process(value)
-                for name, process, value in zip(names, self.processors.values(), raw, strict=True)
-            }
-            found[row["id"]] = row
-        return found
 
     def driver_sql(self, statement: sa.Select[Any]) -> str:
         """The statement as SQL text (integer parameters inline): its rows come back as

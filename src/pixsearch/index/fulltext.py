@@ -40,7 +40,8 @@ from pixsearch.db.bulk import chunked
 from pixsearch.db.dialect import SQLiteDialect, parse_pk_array
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
-from pixsearch.index.postings import PostingsIndex, best_first
+from pixsearch.index.postings import PostingsIndex
+from pixsearch.index.ranking import Ranking
 from pixsearch.vocabulary.fields import GENERATED_TEXT, LABEL_FIELDS, LIST_FIELDS, PROSE_FIELDS
 from pixsearch.vocabulary.operations import Applied
 from pixsearch.vocabulary.text import fold, folded_words
@@ -201,6 +202,18 @@ class FullText(ABC):
             statement = statement.where(scope)
         return as_pks(conn, statement)
 
+    def ranking(
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
+    ) -> Ranking:
+        """`rank`'s answer as a `Ranking`: where the engine can, sorted only as far as read."""
+        return Ranking.ordered(self.rank(conn, org_id, text, lang, scope, within))
+
     @abstractmethod
     def ranked(self, terms: list[str]) -> sa.Select[Any]:
         """SELECT the pks of images with any of the terms, best first, ties by pk."""
@@ -223,16 +236,29 @@ class SQLiteFullText(FullText):
         scope: Condition | None,
         within: Within | None = None,
     ) -> NDArray[np.int64]:
+        return self.ranking(conn, org_id, text, lang, scope, within).best_first
+
+    def ranking(
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        within: Within | None = None,
+    ) -> Ranking:
+        """The BM25 scores of every match: a page sorts only its top."""
         words = query_words(text, lang)
         if not words:
-            return np.zeros(0, dtype=np.int64)
+            return Ranking.ordered(np.zeros(0, dtype=np.int64))
         allowed = None
         if within is not None:
             allowed = within()
         elif scope is not None:
             statement = sa.select(images.c.id).where(images.c.org_id == org_id, scope)
             allowed = SQLiteDialect().fetch_pks(conn, statement)
-        return best_first(self.postings.search(org_id, words, allowed))
+        scored = self.postings.search(org_id, words, allowed)
+        return Ranking.scored(scored.pks, scored.scores)
 
     def follow(self, applied: Applied) -> None:
         self.postings.follow(applied)

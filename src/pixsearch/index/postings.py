@@ -96,25 +96,6 @@ def word_ids_of(
     return ids[ids >= 0], counts
 
 
-def best_first(scored: Scored) -> NDArray[np.int64]:
-    """The pks by score, best first, ties by pk: a quicksort, then a stable pass only
-    over the tied, far cheaper than a lexsort of a million."""
-    pks, scores = scored.pks, scored.scores
-    if len(pks) > 1 and not bool(np.all(pks[1:] > pks[:-1])):
-        by_pk = np.argsort(pks, kind="stable")
-        pks, scores = pks[by_pk], scores[by_pk]
-    order = np.argsort(-scores)
-    ordered = scores[order]
-    starts = np.ones(len(order), dtype=bool)
-    starts[1:] = ordered[1:] != ordered[:-1]
-    if bool(starts.all()):
-        return pks[order]
-    groups = np.cumsum(starts) - 1
-    rank = np.empty(len(order), dtype=np.uint16 if groups[-1] < 2**16 else np.int64)
-    rank[order] = groups
-    return pks[np.argsort(rank, kind="stable")]  # input in pk order: ties stay by pk
-
-
 @dataclass(frozen=True)
 class Postings:
     """(word, row, weighted frequency) triples, sorted by word, then row."""

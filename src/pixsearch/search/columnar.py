@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import word_prefix_sql
-from pixsearch.images.service import render_image
+from pixsearch.images.service import read_page
 from pixsearch.index.columns import CODED_FIELDS, SORTED_FIELDS, ColumnIndex, Slot
 from pixsearch.index.encoding import Mask, number_array, text_array
 from pixsearch.search import nodes
@@ -188,15 +188,11 @@ def sorted_page(
 
 
 def render_rows(
-    conn: sa.Connection, columns: ColumnIndex, org_id: int, pks: list[int], fields: tuple[str, ...]
+    conn: sa.Connection, org_id: int, pks: list[int], fields: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """The rows of the pks in that order; rows deleted meanwhile are left out."""
-    if not pks:
-        return []
-    rows = columns.read_images(conn, pks)
-    return [
-        render_image(rows[pk], fields) for pk in pks if rows.get(pk, {}).get("org_id") == org_id
-    ]
+    rows = read_page(conn, org_id, pks, fields)
+    return [rows[pk] for pk in pks if pk in rows]
 
 
 def search_columns(
@@ -221,4 +217,4 @@ def search_columns(
         page = sorted_page(slot, mask, sort_by, descending, offset, limit)
         total = int(mask.sum()) if count else None
         found = count_facets(slot, mask, facets, facet_limit)
-    return render_rows(conn, columns, org_id, page, fields or RESULT_FIELDS), total, found
+    return render_rows(conn, org_id, page, fields or RESULT_FIELDS), total, found

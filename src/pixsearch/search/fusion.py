@@ -1,5 +1,9 @@
 """Scored hits and how rankings combine: reciprocal rank fusion (k = 60), the contribution
-of one of several similarity filters, and `&&` / `||` of scored hits."""
+of one of several similarity filters, and `&&` / `||` of scored hits.
+
+A search with one ranking (a single `t~` answered by full text alone) keeps it as
+`RankedHits`: its page needs only the ranking's top, its count and facets only the pks, so
+the whole order is made only if something asks for every score."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pixsearch.index.ranking import Ranking
 from pixsearch.index.vectors import Matches
 
 RRF_K = 60
@@ -28,6 +33,52 @@ class Hits:
     def __len__(self) -> int:
         return len(self.pks)
 
+    def top(self, k: int, descending: bool) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The first k pks by score and their scores (`top_order`)."""
+        order = top_order(self, k, descending)
+        return self.pks[order], self.scores[order]
+
+    def scores_of(self, pks: list[int]) -> list[float]:
+        """The scores of some of the hits' pks, in that order."""
+        wanted = np.isin(self.pks, pks)
+        score_of = dict(zip(self.pks[wanted].tolist(), self.scores[wanted].tolist(), strict=True))
+        return [score_of[pk] for pk in pks]
+
+
+@dataclass(frozen=True)
+class RankedHits:
+    """One ranking as `fuse` scores it, 1 / (60 + rank), without sorting more than is read."""
+
+    ranking: Ranking
+
+    @property
+    def pks(self) -> NDArray[np.int64]:
+        return self.ranking.pks
+
+    def __len__(self) -> int:
+        return len(self.ranking)
+
+    def top(self, k: int, descending: bool) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        if not descending:  # worst first: rare enough to rank everything
+            return self.hits().top(k, descending)
+        pks = self.ranking.top(k)
+        return pks, 1.0 / (RRF_K + np.arange(1, len(pks) + 1))
+
+    def scores_of(self, pks: list[int]) -> list[float]:
+        return self.hits().scores_of(pks)
+
+    def hits(self) -> Hits:
+        """Every hit with its score."""
+        ordered = self.ranking.best_first
+        return Hits.of(ordered, 1.0 / (RRF_K + np.arange(1, len(ordered) + 1)))
+
+
+AnyHits = Hits | RankedHits
+
+
+def eager(hits: AnyHits) -> Hits:
+    return hits.hits() if isinstance(hits, RankedHits) else hits
+
 
 def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
     """Indexes of the first k hits by score, ties newest (highest pk) first when descending.
@@ -45,19 +96,20 @@ def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
     return order[:k]
 
 
-def by_score(matches: Matches) -> NDArray[np.int64]:
+def by_score(matches: Matches) -> Ranking:
     """Pks best first, ties by pk."""
-    return matches.pks[np.lexsort((matches.pks, -matches.scores))]
+    return Ranking.scored(matches.pks, matches.scores)
 
 
-def fuse(rankings: list[NDArray[np.int64]]) -> Hits:
+def fuse(rankings: list[Ranking]) -> AnyHits:
     """Reciprocal rank fusion: each ranking adds 1 / (60 + rank) to the images in it."""
     if not rankings:
         return Hits.of(np.zeros(0, dtype=np.int64), np.zeros(0))
     if len(rankings) == 1:  # its pks are unique already: no need to sort a million
-        return Hits.of(rankings[0], 1.0 / (RRF_K + np.arange(1, len(rankings[0]) + 1)))
-    pks = np.concatenate(rankings)
-    weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in rankings])
+        return RankedHits(rankings[0])
+    ordered = [ranking.best_first for ranking in rankings]
+    pks = np.concatenate(ordered)
+    weights = np.concatenate([1.0 / (RRF_K + np.arange(1, len(r) + 1)) for r in ordered])
     unique, inverse = np.unique(pks, return_inverse=True)
     scores = np.bincount(inverse, weights=weights, minlength=len(unique))
     return Hits(unique, np.asarray(scores, dtype=np.float64))

@@ -34,10 +34,11 @@ from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
 from pixsearch.errors import InvalidInput
-from pixsearch.images.service import render_image
+from pixsearch.images.service import read_page, render_image
 from pixsearch.index.colors import Lab, nearest
 from pixsearch.index.columns import ColumnIndex
 from pixsearch.index.embeddings import image_vector
+from pixsearch.index.ranking import Ranking
 from pixsearch.index.terms import list_facet, list_facet_of_pks
 from pixsearch.index.vectors import Key, Matches
 from pixsearch.monitoring.metrics import Metrics
@@ -50,12 +51,13 @@ from pixsearch.runtimes.text import TextModel
 from pixsearch.search import columnar, nodes
 from pixsearch.search.compiler import compile_filter, has_similarity, select_pks
 from pixsearch.search.fusion import (
+    AnyHits,
     Hits,
     as_contribution,
     by_score,
+    eager,
     fuse,
     intersect,
-    top_order,
     unite,
 )
 from pixsearch.search.nodes import Node, similarity_filters
@@ -349,7 +351,7 @@ def scalar_facet(dialect: Dialect, name: str, where: Condition) -> sa.Select[Any
 
 
 def search_ranked(
-    conn: sa.Connection, backend: Backend, org_id: int, params: SearchParams, hits: Hits
+    conn: sa.Connection, backend: Backend, org_id: int, params: SearchParams, hits: AnyHits
 ) -> Page:
     """Sort the hits (by score unless told otherwise), render one page, count and facet."""
     dialect, columns = backend.dialect, backend.columns
@@ -361,8 +363,7 @@ def search_ranked(
     page: list[tuple[int, float]] = []
     if params.offset < MAX_OFFSET and params.offset < len(hits):
         if by_score:
-            order = top_order(hits, params.offset + params.limit, descending)[params.offset :]
-            page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
+            page = page_by_score(hits, params, descending)
         else:
             page = sort_hits(conn, dialect, org_id, hits, params, descending)
     results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
@@ -375,7 +376,7 @@ def search_ranked(
 
 
 def ranked_from_columns(
-    conn: sa.Connection, columns: ColumnIndex, org_id: int, params: SearchParams, hits: Hits
+    conn: sa.Connection, columns: ColumnIndex, org_id: int, params: SearchParams, hits: AnyHits
 ) -> Page:
     """`search_ranked` with the field sort and the facets from the column index."""
     by_score = params.sort_by in ("", *SIMILARITY_SORTS)
@@ -384,8 +385,7 @@ def ranked_from_columns(
     facets: dict[str, list[dict[str, Any]]] = {}
     within_page = params.offset < MAX_OFFSET and params.offset < len(hits)
     if within_page and by_score:
-        order = top_order(hits, params.offset + params.limit, descending)[params.offset :]
-        page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
+        page = page_by_score(hits, params, descending)
     if (within_page and not by_score) or params.facets:
         with columns.reading(org_id) as slot:
             mask = slot.mask_of(hits.pks)
@@ -393,18 +393,23 @@ def ranked_from_columns(
                 pks = columnar.sorted_page(
                     slot, mask, params.sort_by, descending, params.offset, params.limit
                 )
-                score_of = dict(zip(hits.pks.tolist(), hits.scores.tolist(), strict=True))
-                page = [(pk, score_of[pk]) for pk in pks]
+                page = list(zip(pks, hits.scores_of(pks), strict=True))
             facets = columnar.count_facets(slot, mask, params.facets, params.facet_limit)
     results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
     return Page(results, len(hits) if params.count else None, facets)
+
+
+def page_by_score(hits: AnyHits, params: SearchParams, descending: bool) -> list[tuple[int, float]]:
+    pks, scores = hits.top(params.offset + params.limit, descending)
+    at = slice(params.offset, None)
+    return list(zip(pks[at].tolist(), scores[at].tolist(), strict=True))
 
 
 def sort_hits(
     conn: sa.Connection,
     dialect: Dialect,
     org_id: int,
-    hits: Hits,
+    hits: AnyHits,
     params: SearchParams,
     descending: bool,
 ) -> list[tuple[int, float]]:
@@ -418,32 +423,18 @@ def sort_hits(
         .offset(params.offset)
     )
     page_pks = list(conn.execute(statement).scalars())
-    wanted = np.isin(hits.pks, page_pks)
-    score_of = dict(zip(hits.pks[wanted].tolist(), hits.scores[wanted].tolist(), strict=True))
-    return [(pk, score_of[pk]) for pk in page_pks]
+    return list(zip(page_pks, hits.scores_of(page_pks), strict=True))
 
 
 def render_scored(
     conn: sa.Connection,
     org_id: int,
     page: list[tuple[int, float]],
-    fields: tuple[str, ...] | None,
+    fields: tuple[str, ...],
 ) -> list[dict[str, Any]]:
     """The rows of one page of (pk, score) in page order; rows deleted meanwhile are left out."""
-    if not page:
-        return []
-    pks = [pk for pk, _ in page]
-    # By pk alone, so SQLite looks the rows up by rowid instead of scanning the
-    # organisation's index; the organisation is checked on each row.
-    statement = sa.select(images).where(images.c.id.in_(pks))
-    rows = {row.id: row for row in conn.execute(statement) if row.org_id == org_id}
-    results = []
-    for pk, score in page:
-        if pk in rows:
-            rendered = render_image(rows[pk]._mapping, fields)
-            rendered["score"] = score
-            results.append(rendered)
-    return results
+    rows = read_page(conn, org_id, [pk for pk, _ in page], fields)
+    return [{**rows[pk], "score": score} for pk, score in page if pk in rows]
 
 
 Scope = tuple[Node, ...]  # metadata filters that all hold; () is the whole organisation
@@ -461,7 +452,7 @@ class Matcher:
         self.lang = lang
         self.fuse_leaves = fuse_leaves
 
-    def match(self, node: Node, scope: Scope) -> Hits:
+    def match(self, node: Node, scope: Scope) -> AnyHits:
         """The hits of `node` among the images that pass every filter of `scope`."""
         if not has_similarity(node):
             return self.match_metadata((*scope, node))
@@ -470,24 +461,24 @@ class Matcher:
             inner = scope + tuple(c for c in node.children if not has_similarity(c))
             hits = self.match(ranked[0], inner)
             for child in ranked[1:]:
-                hits = intersect(hits, self.match(child, inner))
+                hits = intersect(eager(hits), eager(self.match(child, inner)))
             return hits
         if isinstance(node, nodes.Or):
             ranked = [child for child in node.children if has_similarity(child)]
             metadata = tuple(c for c in node.children if not has_similarity(c))
-            parts = [self.match(child, scope) for child in ranked]
+            parts = [eager(self.match(child, scope)) for child in ranked]
             if metadata:
                 parts.append(self.match_metadata((*scope, nodes.Or(metadata))))
             return unite(parts)
         hits = self.match_leaf(node, scope)
-        return as_contribution(hits) if self.fuse_leaves else hits
+        return as_contribution(eager(hits)) if self.fuse_leaves else hits
 
     def match_metadata(self, scope: Scope) -> Hits:
         """Images that pass the filters, with score 0."""
         pks = np.unique(self.scope_pks(scope)())
         return Hits.of(pks, np.zeros(len(pks)))
 
-    def match_leaf(self, node: Node, scope: Scope) -> Hits:
+    def match_leaf(self, node: Node, scope: Scope) -> AnyHits:
         if isinstance(node, nodes.TextFilter):
             return self.match_text(node, scope)
         if isinstance(node, nodes.ImageSimilar):
@@ -540,9 +531,9 @@ class Matcher:
         found = self.search_vectors(key, query, threshold, self.within(scope))
         return Hits.of(found.pks, found.scores)
 
-    def match_text(self, node: nodes.TextFilter, scope: Scope) -> Hits:
+    def match_text(self, node: nodes.TextFilter, scope: Scope) -> AnyHits:
         """`t~`: RRF of CLIP text-to-image, caption embeddings and BM25 full text."""
-        rankings: list[NDArray[np.int64]] = []
+        rankings: list[Ranking] = []
         within = self.within(scope)
         clip, text = self.searcher.clip, self.searcher.text
         if clip is not None:
@@ -557,7 +548,7 @@ class Matcher:
             rankings.append(by_score(self.search_vectors(key, query, threshold, within)))
         condition = compile_filter(nodes.And(scope), self.org_id) if scope else None
         fulltext = self.searcher.backend.fulltext
-        ranking = fulltext.rank(self.conn, self.org_id, node.text, self.lang, condition, within)
+        ranking = fulltext.ranking(self.conn, self.org_id, node.text, self.lang, condition, within)
         rankings.append(ranking)
         return fuse(rankings)
 
