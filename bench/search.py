@@ -499,7 +499,7 @@ def run_columns(
         def facets_of(pks: np.ndarray) -> Any:
             assert backend.columns is not None
             with backend.columns.reading(1) as slot:
-                return columnar.count_facets(slot, slot.mask_of(pks), FACETS, 20)
+                return columnar.count_facets(slot, slot.of_pks(pks), FACETS, 20)
 
         assert backend.columns is not None
         started = time.perf_counter()

@@ -304,8 +304,8 @@ def test_an_operation_committed_while_the_slot_loads_is_applied(engine: sa.Engin
     try:
         with index.reading(1) as slot:
             assert done
-            assert slot.scalar_facet("city", slot.alive(), 10, True) == [("Lyon", 1)]
-            assert slot.term_facet("keywords", slot.alive(), 10) == [("blue", 1)]
+            assert slot.scalar_facet("city", slot.of_mask(slot.alive()), 10, True) == [("Lyon", 1)]
+            assert slot.term_facet("keywords", slot.of_mask(slot.alive()), 10) == [("blue", 1)]
     finally:
         sa.event.remove(engine, "before_cursor_execute", commit_during_load)
         index.close()

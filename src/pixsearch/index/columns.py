@@ -70,6 +70,39 @@ LOAD_BATCH = 20_000
 MAX_LISTED_CODES = 256  # past this many passing codes, one pass over the codes is quicker
 
 
+class Selection:
+    """Some live rows of a slot, as a mask and as row numbers (in no order): whichever was
+    not given is made once, when first asked. Ranked hits come as pks, so as rows; a
+    formula's answer comes as a mask."""
+
+    def __init__(self, alive: Mask, *, mask: Mask | None = None, rows: Rows | None = None) -> None:
+        assert (mask is None) != (rows is None)
+        self.alive = alive
+        self._mask = None if mask is None else mask & alive
+        self._rows = rows
+
+    @property
+    def mask(self) -> Mask:
+        if self._mask is None:
+            assert self._rows is not None
+            self._mask = np.zeros(len(self.alive), dtype=bool)
+            self._mask[self._rows] = True
+        return self._mask
+
+    @property
+    def rows(self) -> Rows:
+        if self._rows is None:
+            self._rows = np.flatnonzero(self.mask)
+        return self._rows
+
+    @property
+    def has_rows(self) -> bool:
+        return self._rows is not None
+
+    def count(self) -> int:
+        return len(self._rows) if self._rows is not None else int(np.count_nonzero(self.mask))
+
+
 class Slot:
     """The columns of one organisation, growing by appends."""
 
@@ -164,6 +197,14 @@ class Slot:
         mask[self.rows_of(pks)] = True
         return mask
 
+    def of_pks(self, pks: NDArray[np.int64]) -> Selection:
+        """The live rows of the pks (each pk is unique)."""
+        return Selection(self.alive(), rows=self.rows_of(pks))
+
+    def of_mask(self, mask: Mask) -> Selection:
+        """The live rows of the mask."""
+        return Selection(self.alive(), mask=mask)
+
     def pks_of(self, mask: Mask) -> NDArray[np.int64]:
         """The pks of the rows in `mask`, sorted."""
         return np.sort(self.pks.view()[mask & self.alive()])
@@ -185,11 +226,17 @@ class Slot:
         return ranks[self.column(name)[rows]]
 
     def top(
-        self, mask: Mask, name: str, descending: bool, count: int, *, case_insensitive: bool
+        self,
+        selection: Selection,
+        name: str,
+        descending: bool,
+        count: int,
+        *,
+        case_insensitive: bool,
     ) -> NDArray[np.int64]:
-        """The pks of the first `count` rows of `mask` ordered by the field, missing
+        """The pks of the first `count` rows of `selection` ordered by the field, missing
         values last, ties by pk in the same direction."""
-        rows = np.flatnonzero(mask & self.alive())
+        rows = selection.rows
         if count <= 0 or len(rows) == 0:
             return np.zeros(0, dtype=np.int64)
         keys = self.sort_keys(name, rows, case_insensitive)
@@ -205,11 +252,12 @@ class Slot:
         return np.asarray(np.abs(pks[order]), dtype=np.int64)
 
     def scalar_facet(
-        self, name: str, mask: Mask, limit: int, case_insensitive: bool
+        self, name: str, selection: Selection, limit: int, case_insensitive: bool
     ) -> list[tuple[Any, int]]:
         """Most frequent values among the rows first, then by value (ignoring ASCII case
         for text), as SQL's GROUP BY over the rows."""
-        codes = self.column(name)[mask & self.alive()]
+        column = self.column(name)
+        codes = column[selection.rows] if selection.has_rows else column[selection.mask]
         dictionary = self.dictionaries[name]
         counts = np.bincount(codes, minlength=len(dictionary))
         counts[0] = 0  # missing values are no facet value
@@ -218,34 +266,34 @@ class Slot:
             keys.append(dictionary.ranks(True))
         return [(dictionary.values[code], count) for code, count in top_counts(counts, keys, limit)]
 
-    def term_facet(self, field: str, mask: Mask, limit: int) -> list[tuple[str, int]]:
+    def term_facet(self, field: str, selection: Selection, limit: int) -> list[tuple[str, int]]:
         """Most frequent folded terms among the rows, then by folded term, each shown by
         its smallest spelling among them."""
         terms = self.terms[field]
         live = self.alive()
-        hits = mask & live
-        if np.count_nonzero(hits) * 2 > np.count_nonzero(live):
+        if selection.count() * 2 > np.count_nonzero(live):
             # Most rows are hits: count the others and subtract from every live row's.
-            counts = self.term_totals(field) - self.term_counts(terms, live & ~hits)
+            others = self.of_mask(~selection.mask)
+            counts = self.term_totals(field) - self.term_counts(terms, others)
         else:
-            counts = self.term_counts(terms, hits)
+            counts = self.term_counts(terms, selection)
         chosen = top_counts(counts, [terms.norms.ranks(False)], limit)
         entries: list[NDArray[np.intp]] = []  # the hits' entries, only for two spellings
 
         def hit_entries() -> NDArray[np.intp]:
             if not entries:
-                entries.append(np.flatnonzero(hits[terms.rows.view()]))
+                entries.append(np.flatnonzero(selection.mask[terms.rows.view()]))
             return entries[0]
 
         return [(terms.display(code, hit_entries), count) for code, count in chosen]
 
-    def term_counts(self, terms: Terms, rows: Mask) -> NDArray[np.int64]:
+    def term_counts(self, terms: Terms, selection: Selection) -> NDArray[np.int64]:
         """How many of the rows have each folded term: by row offsets for few rows, else
         through every entry."""
-        if np.count_nonzero(rows) * 4 < self.size:
-            codes = terms.codes.view()[terms.entries_of_rows(np.flatnonzero(rows), self.size)]
+        if selection.count() * 4 < self.size:
+            codes = terms.codes.view()[terms.entries_of_rows(selection.rows, self.size)]
         else:
-            codes = terms.codes.view()[rows[terms.rows.view()]]
+            codes = terms.codes.view()[selection.mask[terms.rows.view()]]
         return np.bincount(codes, minlength=len(terms.norms))
 
     def term_totals(self, field: str) -> NDArray[np.int64]:
@@ -253,7 +301,8 @@ class Slot:
         terms = self.terms[field]
         cached = self._totals.get(field)
         if cached is None or cached[0] != self._changes or len(cached[1]) != len(terms.norms):
-            cached = self._totals[field] = (self._changes, self.term_counts(terms, self.alive()))
+            everything = self.of_mask(self.alive())
+            cached = self._totals[field] = (self._changes, self.term_counts(terms, everything))
         return cached[1]
 
     # --- writing (with `lock` held) -----------------------------------------------------

@@ -162,7 +162,7 @@ class Terms:
         return self._starts[2]
 
     def entries_of_rows(self, rows: Rows, size: int) -> NDArray[np.intp]:
-        """The entries of the given rows (ascending) of a slot of `size` rows."""
+        """The entries of the given rows (in any order) of a slot of `size` rows."""
         offsets = self.starts(size)
         starts = offsets[rows]
         lengths = offsets[rows + 1] - starts

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import word_prefix_sql
 from pixsearch.images.service import read_page
-from pixsearch.index.columns import CODED_FIELDS, SORTED_FIELDS, ColumnIndex, Slot
+from pixsearch.index.columns import CODED_FIELDS, SORTED_FIELDS, ColumnIndex, Selection, Slot
 from pixsearch.index.encoding import Mask, number_array, text_array
 from pixsearch.search import nodes
 from pixsearch.search.compiler import select_pks
@@ -161,28 +161,28 @@ def scope_pks(
 
 
 def count_facets(
-    slot: Slot, mask: Mask, names: tuple[str, ...], limit: int
+    slot: Slot, selection: Selection, names: tuple[str, ...], limit: int
 ) -> dict[str, list[dict[str, Any]]]:
-    """`service.count_facets` over the rows of `mask`."""
+    """`service.count_facets` over the selected rows."""
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in dict.fromkeys(names):
         if name in TERM_FIELDS:
-            found: list[tuple[Any, int]] = list(slot.term_facet(name, mask, limit))
+            found: list[tuple[Any, int]] = list(slot.term_facet(name, selection, limit))
         else:
-            found = slot.scalar_facet(name, mask, limit, name in TEXT_SORT_FIELDS)
+            found = slot.scalar_facet(name, selection, limit, name in TEXT_SORT_FIELDS)
         facets[name] = [{"value": value, "count": count} for value, count in found]
     return facets
 
 
 def sorted_page(
-    slot: Slot, mask: Mask, sort_by: str, descending: bool, offset: int, limit: int
+    slot: Slot, selection: Selection, sort_by: str, descending: bool, offset: int, limit: int
 ) -> list[int]:
-    """The pks of one page of the rows of `mask` in the order of a field."""
+    """The pks of one page of the selected rows in the order of a field."""
     if offset >= MAX_OFFSET:
         return []
     name = sort_by or "created_at"
     top = slot.top(
-        mask, name, descending, offset + limit, case_insensitive=name in TEXT_SORT_FIELDS
+        selection, name, descending, offset + limit, case_insensitive=name in TEXT_SORT_FIELDS
     )
     return [int(pk) for pk in top[offset:]]
 
@@ -213,8 +213,8 @@ def search_columns(
 ) -> tuple[list[dict[str, Any]], int | None, dict[str, list[dict[str, Any]]]]:
     """One page in the sort's order, the count and the facets, from the columns."""
     with columns.reading(org_id) as slot:
-        mask = evaluate(slot, formula, sql_pks_of(conn, dialect, org_id)) & slot.alive()
-        page = sorted_page(slot, mask, sort_by, descending, offset, limit)
-        total = int(mask.sum()) if count else None
-        found = count_facets(slot, mask, facets, facet_limit)
+        selection = slot.of_mask(evaluate(slot, formula, sql_pks_of(conn, dialect, org_id)))
+        page = sorted_page(slot, selection, sort_by, descending, offset, limit)
+        total = selection.count() if count else None
+        found = count_facets(slot, selection, facets, facet_limit)
     return render_rows(conn, org_id, page, fields or RESULT_FIELDS), total, found

@@ -388,13 +388,13 @@ def ranked_from_columns(
         page = page_by_score(hits, params, descending)
     if (within_page and not by_score) or params.facets:
         with columns.reading(org_id) as slot:
-            mask = slot.mask_of(hits.pks)
+            selection = slot.of_pks(hits.pks)
             if within_page and not by_score:
                 pks = columnar.sorted_page(
-                    slot, mask, params.sort_by, descending, params.offset, params.limit
+                    slot, selection, params.sort_by, descending, params.offset, params.limit
                 )
                 page = list(zip(pks, hits.scores_of(pks), strict=True))
-            facets = columnar.count_facets(slot, mask, params.facets, params.facet_limit)
+            facets = columnar.count_facets(slot, selection, params.facets, params.facet_limit)
     results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
     return Page(results, len(hits) if params.count else None, facets)
 
