@@ -206,17 +206,14 @@ class Slot:
         return Selection(self.alive(), mask=mask)
 
     def pks_of(self, mask: Mask) -> NDArray[np.int64]:
-        """The pks of the rows in `mask`, sorted."""
-        return np.sort(self.pks.view()[mask & self.alive()])
+        """The pks of the rows in `mask`, sorted (rows are in pk order until images change)."""
+        pks = self.pks.view()[mask & self.alive()]
+        return pks if bool(np.all(pks[1:] > pks[:-1])) else np.sort(pks)
 
     def term_mask(self, field: str, norms: Mask) -> Mask:
         """Rows with a term of `field` whose folded code is in `norms` (a lookup by code)."""
-        terms = self.terms[field]
         mask = np.zeros(self.size, dtype=bool)
-        codes = terms.codes.view()
-        if len(norms) < len(terms.norms):  # terms new since the lookup was made
-            norms = np.concatenate([norms, np.zeros(len(terms.norms) - len(norms), dtype=bool)])
-        mask[terms.rows.view()[norms[codes]]] = True
+        mask[self.terms[field].rows_having(norms)] = True
         return mask
 
     def sort_keys(self, name: str, rows: Rows, case_insensitive: bool) -> NDArray[np.int64]:

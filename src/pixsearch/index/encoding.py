@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 MISSING_RANK = np.iinfo(np.int64).max // 4  # sorts after every value, both directions
+MAX_LISTED_TERMS = 256  # past this many marked terms, one pass over the entries is quicker
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 Codes = NDArray[np.int32]
@@ -128,6 +129,8 @@ class Terms:
         self.codes = Grown(np.int32)
         self.spelled = Grown(np.int32)
         self._starts: tuple[int, int, NDArray[np.int64]] | None = None  # (entries, rows, ...)
+        # (entries covered, entries sorted by folded term, where each term's entries start)
+        self._by_norm: tuple[int, NDArray[np.intp], NDArray[np.intp]] | None = None
 
     def append(self, rows: NDArray[np.int64], values: Sequence[str], folded: Sequence[str]) -> None:
         """Add entries (row, value, folded value), rows past every earlier entry's."""
@@ -161,6 +164,34 @@ class Terms:
             self._starts = (self.rows.size, size, starts)
         return self._starts[2]
 
+    def rows_having(self, table: Mask) -> NDArray[np.int32]:
+        """The rows of the entries whose folded term is marked in `table` (by code; codes
+        past its end are unmarked): the terms' entry lists when they are a minority of the
+        entries, else one pass over every entry. A row may come once per marked term."""
+        codes, rows = self.codes.view(), self.rows.view()
+        if len(table) < len(self.norms):
+            table = np.concatenate([table, np.zeros(len(self.norms) - len(table), dtype=bool)])
+        covered, order, starts = self.by_norm()
+        wanted = np.flatnonzero(table[: len(starts) - 1])
+        listed = int((starts[wanted + 1] - starts[wanted]).sum())
+        if listed * 2 > len(codes) or len(wanted) > MAX_LISTED_TERMS:
+            found: NDArray[np.int32] = rows[table[codes]]
+            return found
+        parts = [rows[order[starts[code] : starts[code + 1]]] for code in wanted.tolist()]
+        parts.append(rows[covered:][table[codes[covered:]]])  # entries since the lists
+        return np.concatenate(parts)
+
+    def by_norm(self) -> tuple[int, NDArray[np.intp], NDArray[np.intp]]:
+        """The entries sorted by folded term, made again once an eighth of the entries came
+        since: entries never change term, and renumbering drops the lists."""
+        size = self.codes.size
+        if self._by_norm is None or size - self._by_norm[0] > max(1024, size // 8):
+            codes = self.codes.view()
+            order = np.argsort(codes, kind="stable")
+            starts = np.searchsorted(codes[order], np.arange(len(self.norms) + 1))
+            self._by_norm = (size, order, starts)
+        return self._by_norm
+
     def entries_of_rows(self, rows: Rows, size: int) -> NDArray[np.intp]:
         """The entries of the given rows (in any order) of a slot of `size` rows."""
         offsets = self.starts(size)
@@ -191,6 +222,7 @@ class Terms:
         self.rows.keep(keep)
         self.rows.data[: self.rows.size] = mapped[keep]
         self._starts = None
+        self._by_norm = None
 
 
 def top_counts(
