@@ -28,7 +28,8 @@ names (`make install` puts them in the `bench` extra): tantivy for (c) (the same
 over title, keywords and country; facets as terms aggregations) and DuckDB for (d) and
 (e) (a table of the same rows, the folded country precomputed, page + count). Each case
 checks that both sides find the same hits (count, page) and facet counts, and prints
-p50/p95 and the ratio pixsearch/peer. The peers' copies are cached beside the database.
+p50/p95 and the ratio pixsearch/peer; the peer answers each query just before pixsearch
+does, so that both see the same drift. The peers' copies are cached beside the database.
 
 The CLIP model is a tiny one built with 512 dimensions whose `~` image threshold is -1,
 so that every image qualifies and (a) and (b) are exact top-k over all rows: the hardest
@@ -255,22 +256,35 @@ class PksInMemory(SQLiteDialect):
         return self.pks
 
 
-def timed_beside_bare(
-    runs: int, call: Callable[[int], Any], floor: Callable[[int], Any]
-) -> tuple[dict[str, float], list[Any], float]:
-    """`timed`, with `floor(i)` (bare NumPy on the same query) run just before each call:
-    also p50 over the floor's p50 of those runs, a ratio this machine's drift moves less."""
+def timed_beside(
+    runs: int, call: Callable[[int], Any], peer: Callable[[int], Any]
+) -> tuple[dict[str, float], list[Any], dict[str, float], list[Any]]:
+    """`timed` of `call` and of `peer`, the peer answering each query just before `call`
+    does: the ratio of their p50s is the figure this machine's drift moves least."""
     call(-1)
-    times, floors, answers = [], [], []
+    peer(-1)
+    times, peer_times, answers, peer_answers = [], [], [], []
     for i in range(runs):
         started = time.perf_counter()
-        floor(i)
+        peer_answers.append(peer(i))
         middle = time.perf_counter()
         answers.append(call(i))
         times.append((time.perf_counter() - middle) * 1000)
-        floors.append((middle - started) * 1000)
-    figures = percentiles(times, (50, 95))
-    return figures, answers, figures["p50"] / percentiles(floors, (50,))["p50"]
+        peer_times.append((middle - started) * 1000)
+    return (
+        percentiles(times, (50, 95)),
+        answers,
+        percentiles(peer_times, (50, 95)),
+        peer_answers,
+    )
+
+
+def timed_beside_bare(
+    runs: int, call: Callable[[int], Any], floor: Callable[[int], Any]
+) -> tuple[dict[str, float], list[Any], float]:
+    """`timed_beside` bare NumPy: also p50 over the floor's p50 of those runs."""
+    figures, answers, floors, _ = timed_beside(runs, call, floor)
+    return figures, answers, figures["p50"] / floors["p50"]
 
 
 def time_vector_cases(
@@ -510,9 +524,12 @@ def run_columns(
             )
         words = [VOCABULARY[(i % 20) + 5] for i in range(-1, runs)]
         if tantivy_index is not None:
-            mine, pages = timed(runs, lambda i: search(f"t~{words[i + 1]}", facets=FACETS))
+            mine, pages, peer, answers = timed_beside(
+                runs,
+                lambda i: search(f"t~{words[i + 1]}", facets=FACETS),
+                lambda i: tantivy_search(tantivy_index, words[i + 1]),
+            )
             bare, _ = timed(runs, lambda i: search(f"t~{words[i + 1]}"))
-            peer, answers = timed(runs, lambda i: tantivy_search(tantivy_index, words[i + 1]))
             hits = all(p.count == a[0] for p, a in zip(pages, answers, strict=True))
             facets = all(same_facets(p, a[2]) for p, a in zip(pages, answers, strict=True))
             compare(
@@ -563,8 +580,11 @@ def run_columns(
         for label, formula, options, where, order, case in cases_sql:
             if case not in cases:
                 continue
-            mine, pages = timed(runs, lambda i, f=formula, o=options: search(f, **o))
-            peer, answers = timed(runs, lambda i, w=where, o=order: duckdb_page(duck, w, o))
+            mine, pages, peer, answers = timed_beside(
+                runs,
+                lambda i, f=formula, o=options: search(f, **o),
+                lambda i, w=where, o=order: duckdb_page(duck, w, o),
+            )
             same = pages[0].count == answers[0][0] and pks_of(pages[0]) == answers[0][1]
             before, _ = timed(
                 min(runs, 5), lambda i, f=formula, o=options: search(f, sql_only, **o)
