@@ -148,6 +148,19 @@ def test_counters_move_by_exactly_the_workload(api: Api, image_server: ImageServ
     assert not any("slow" in v or "127.0.0.1" in v for _, v in labels)  # no ids, no URLs
 
 
+def test_a_repeated_idempotency_key_is_one_enqueue(api: Api) -> None:
+    _, before = scrape(api)
+    headers = {"Idempotency-Key": "once"}
+    answers = [api.post("/imgs/again", json={"src": REFUSED}, headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [202, 202, 202]
+    assert len({answer.json()["operation_id"] for answer in answers}) == 1
+    _, after = scrape(api)
+    enqueued = delta(
+        before, after, "pixsearch_operations_enqueued_total", method="add", urgent="false"
+    )
+    assert enqueued == 1
+
+
 def test_unknown_paths_share_one_route_label(api: Api) -> None:
     for n in range(3):
         assert api.get(f"/no/such/path/{n}").status_code == 404

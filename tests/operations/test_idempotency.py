@@ -27,7 +27,7 @@ def keyed(org_id: int, key: str, title: str = "t", retention_ms: int = HOUR_MS) 
 
 def submit(engine: sa.Engine, *new: NewOperation) -> list[int | KeyReused]:
     with engine.begin() as conn:
-        return enqueue_idempotent(conn, dialect_of(conn), list(new))
+        return enqueue_idempotent(conn, dialect_of(conn), list(new)).answers
 
 
 def count(engine: sa.Engine, table: sa.Table) -> int:
@@ -42,6 +42,17 @@ def test_a_key_repeated_in_one_transaction_or_later_names_one_operation(
     assert first == twin and isinstance(first, int) and other_org != first
     assert submit(engine, keyed(1, "k")) == [first]
     assert count(engine, operations) == 2
+
+
+def test_only_the_operations_queued_now_are_reported_queued(engine: sa.Engine) -> None:
+    """What the enqueue metric counts: a repeated key's answer is not a new operation."""
+    with engine.begin() as conn:
+        first = enqueue_idempotent(conn, dialect_of(conn), [keyed(1, "k"), keyed(1, "k")])
+    assert first.queued == [0]
+    with engine.begin() as conn:
+        unkeyed = NewOperation(1, "upd", "patch", [NewItem("y", "y", {"title": "t"})])
+        again = enqueue_idempotent(conn, dialect_of(conn), [keyed(1, "k"), unkeyed])
+    assert again.queued == [1] and again.answers[0] == first.answers[0]
 
 
 def test_the_key_with_another_request_is_refused_and_queues_nothing(engine: sa.Engine) -> None:

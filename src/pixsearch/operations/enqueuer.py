@@ -130,7 +130,7 @@ class Enqueuer:
             conn = self._connection()
             with conn.begin():
                 operations = [pending.operation for pending in group]
-                ids = enqueue_idempotent(conn, self.dialect, operations)
+                enqueued = enqueue_idempotent(conn, self.dialect, operations)
         except Exception as error:
             self._drop_connection()
             if len(group) > 1:
@@ -145,10 +145,11 @@ class Enqueuer:
             _fail(group[0], error)
             return
         if self.metrics is not None:
-            for pending in group:
+            for index in enqueued.queued:  # not a repeated key's earlier operation
+                pending = group[index]
                 op = pending.operation
                 self.metrics.count_enqueued(op.method, op.urgent, pending.org)
-        _resolve_all(group, ids)
+        _resolve_all(group, enqueued.answers)
 
 
 Outcome = int | Exception

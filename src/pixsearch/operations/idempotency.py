@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,9 +48,16 @@ def fingerprint(mode: str, items: list[NewItem], options: dict[str, Any]) -> str
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def enqueue_idempotent(
-    conn: sa.Connection, dialect: Dialect, new: list[NewOperation]
-) -> list[int | KeyReused]:
+@dataclass(frozen=True)
+class Enqueued:
+    """The answer to each operation given, and which of them were queued now (by index):
+    a repeated key's answer is an operation queued before, which nothing should count twice."""
+
+    answers: list[int | KeyReused]
+    queued: list[int]
+
+
+def enqueue_idempotent(conn: sa.Connection, dialect: Dialect, new: list[NewOperation]) -> Enqueued:
     """Queue the operations, except those whose key is known: for them, the operation the
     key already names (or KeyReused if it came with another request). A key repeated
     within `new` queues one operation."""
@@ -79,10 +87,11 @@ def enqueue_idempotent(
             )
             keyed.append((operation.org_id, operation.idempotency, op_id))
     remember(conn, keyed)
-    return [
+    replies = [
         answers[index] if index in answers else _replay(claims, operation)
         for index, operation in enumerate(new)
     ]
+    return Enqueued(replies, inserting)
 
 
 def _replay(
