@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from pixsearch.app import create_app
 from pixsearch.config import Settings
+from pixsearch.db.engine import writer
 from pixsearch.operations.reembed import enqueue_reembed
 from tests.conftest import Api, add_key, make_settings
 from tests.imageserver import ImageServer, make_jpeg
@@ -351,12 +352,12 @@ def test_reembed_computes_identities_of_images_analysed_without_them(
         api = Api(client, key)
         assert "without face identities" in error_of(api, "p~a_1")
         resources = client.app.state.resources  # type: ignore[attr-defined]
-        with resources.engine.begin() as conn:
+        with writer(resources.engine).begin() as conn:  # the write lock at BEGIN, as the CLI has
             name = resources.models.identities.name
             queued = enqueue_reembed(conn, resources.backend.dialect, None, None, name)
         resources.wake_workers()
         (op_id,) = queued["acme"]
         assert api.finished(op_id)["num_good"] == 2
         assert set(hits(api, "p~a_1")) == {"a", "b"}
-        with resources.engine.begin() as conn:
+        with writer(resources.engine).begin() as conn:  # the write lock at BEGIN, as the CLI has
             assert enqueue_reembed(conn, resources.backend.dialect, None, None, name) == {}
