@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixsearch.index.ranking import Ranking
-from pixsearch.search.fusion import RRF_K, RankedHits, eager, fuse
+from pixsearch.search.fusion import RRF_K, Hits, RankedHits, eager, fuse
 
 
 def scores_of(rankings: list[np.ndarray]) -> dict[int, float]:
@@ -43,3 +45,26 @@ def test_one_ranking_read_lazily_pages_as_its_whole_order() -> None:
             assert got_pks.tolist() == want_pks.tolist()
             assert got_scores.tolist() == want_scores.tolist()
     assert lazy.scores_of([int(whole.pks[5]), int(whole.pks[0])]) == [1 / 66, 1 / 61]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scores=st.lists(st.integers(0, 5), max_size=60),
+    k=st.integers(0, 70),
+    descending=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_a_page_of_hits_is_the_start_of_their_whole_order(
+    scores: list[int], k: int, descending: bool, seed: int
+) -> None:
+    """By score, ties newest (highest pk) first when descending, oldest first when not;
+    every hit tied at the cut sorted before it."""
+    pks = np.random.default_rng(seed).choice(np.arange(1, 500), len(scores), replace=False)
+    hits = Hits.of(pks, np.array(scores, dtype=np.float64) / 4)
+    if descending:
+        whole = np.lexsort((-hits.pks, -hits.scores))
+    else:
+        whole = np.lexsort((hits.pks, hits.scores))
+    got_pks, got_scores = hits.top(k, descending)
+    assert got_pks.tolist() == hits.pks[whole[:k]].tolist()
+    assert got_scores.tolist() == hits.scores[whole[:k]].tolist()

@@ -24,16 +24,21 @@ class Hits:
     """Scored image pks: unique, in no particular order."""
 
     pks: NDArray[np.int64]
-    scores: NDArray[np.float64]
+    scores: NDArray[np.floating[Any]]  # float32 cosines as they come, else float64
 
     @staticmethod
     def of(pks: NDArray[np.int64], scores: NDArray[np.floating[Any]]) -> Hits:
-        return Hits(np.asarray(pks, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+        """Cosines stay float32: a float64 copy of 100k would cost more than the top 50;
+        every float32 is a float64 exactly, so the pages and their scores are the same."""
+        scores = np.asarray(scores)
+        if scores.dtype != np.float32:
+            scores = scores.astype(np.float64, copy=False)
+        return Hits(np.asarray(pks, dtype=np.int64), scores)
 
     def __len__(self) -> int:
         return len(self.pks)
 
-    def top(self, k: int, descending: bool) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def top(self, k: int, descending: bool) -> tuple[NDArray[np.int64], NDArray[np.floating[Any]]]:
         """The first k pks by score and their scores (`top_order`)."""
         order = top_order(self, k, descending)
         return self.pks[order], self.scores[order]
@@ -58,7 +63,7 @@ class RankedHits:
     def __len__(self) -> int:
         return len(self.ranking)
 
-    def top(self, k: int, descending: bool) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def top(self, k: int, descending: bool) -> tuple[NDArray[np.int64], NDArray[np.floating[Any]]]:
         if not descending:  # worst first: rare enough to rank everything
             return self.hits().top(k, descending)
         pks = self.ranking.top(k)
@@ -85,14 +90,18 @@ def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
 
     Exact with ties: every hit tied with the k-th is sorted before the cut.
     """
-    key = -hits.scores if descending else hits.scores
-    if k < len(key):
-        kth = np.partition(key, k - 1)[k - 1]
-        candidates = np.flatnonzero(key <= kth)
+    scores, n = hits.scores, len(hits.scores)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if k < n:  # the k-th best, without negating every score
+        at = n - k if descending else k - 1
+        kth = np.partition(scores, at)[at]
+        candidates = np.flatnonzero(scores >= kth if descending else scores <= kth)
     else:
-        candidates = np.arange(len(key))
-    tie = -hits.pks[candidates] if descending else hits.pks[candidates]  # the few only
-    order = candidates[np.lexsort((tie, key[candidates]))]
+        candidates = np.arange(n)
+    key = -scores[candidates] if descending else scores[candidates]  # the few only
+    tie = -hits.pks[candidates] if descending else hits.pks[candidates]
+    order = candidates[np.lexsort((tie, key))]
     return order[:k]
 
 
