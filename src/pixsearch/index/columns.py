@@ -207,7 +207,11 @@ class Slot:
 
     def pks_of(self, mask: Mask) -> NDArray[np.int64]:
         """The pks of the rows in `mask`, sorted (rows are in pk order until images change)."""
-        pks = self.pks.view()[mask & self.alive()]
+        rows = mask & self.alive()
+        if bool(rows.all()):
+            pks = self.pks.view().copy()
+        else:  # flatnonzero + take: a boolean mask of random rows indexes 4x slower
+            pks = self.pks.view().take(np.flatnonzero(rows))
         return pks if bool(np.all(pks[1:] > pks[:-1])) else np.sort(pks)
 
     def term_mask(self, field: str, norms: Mask) -> Mask:
