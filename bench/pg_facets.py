@@ -2,8 +2,8 @@
 
 `bench/search.py`'s synthetic images (its own generator and seed: titles from a
 vocabulary, 40 countries with a Zipf skew, dates 2000-2024, topical keywords plus `sel1`,
-`sel10`, `sel50`; no vectors) are written with COPY into a throwaway PostgreSQL (pgserver,
-as the tests start it, or PIXSEARCH_TEST_POSTGRES_URL), migrated, with their set terms
+`sel10`, `sel50`; no vectors) are written with COPY into a throwaway PostgreSQL (the machine's,
+as the tests start it: `tests.postgres.local_server`), migrated, with their set terms
 and tsvectors built as apply builds them, then ANALYZEd. Each query runs through
 `search_images` (the function behind GET /imgs, no model: `t~` is full text alone):
 
@@ -42,14 +42,16 @@ from bench.stats import percentiles
 from pixsearch.backend import open_backend
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
-from pixsearch.index.fulltext import tsvector_text
+from pixsearch.index.fulltext import POSTINGS_OF_DOCUMENTS, tsvector_text
 from pixsearch.search.service import Page, Searcher, SearchParams, search_images
-from tests.postgres import start_cluster
+from tests.postgres import PostgresCluster, local_server
 
 KEPT_DATABASE = "pixsearch_facets"
 FACET_LIMIT = 20
 LIMIT = 50
 TS_WEIGHTS = "{0, 0.3333, 0.6667, 1}"
+# The server's settings: the tables and indexes these queries read fit in shared buffers.
+BENCH_SETTINGS = ("shared_buffers=1GB",)
 
 
 # --- Data ------------------------------------------------------------------------------------
@@ -92,6 +94,7 @@ def populate(engine: sa.Engine, size: int, seed: int = 0) -> None:
             copy_chunk(cursor, rows.rows, offset=0, org=1)
             first = first or rows.rows
         copy_chunk(cursor, first, offset=size, org=2, share=0.1)  # pks grow, as apply's do
+        cursor.execute(POSTINGS_OF_DOCUMENTS.format(where="true"))  # as the write half does
         raw.commit()
     finally:
         raw.close()
@@ -124,17 +127,13 @@ def copy_chunk(
 @contextmanager
 def open_database(data: str | None) -> Iterator[str]:
     """A throwaway database, or with `data` the kept one of a cluster in that directory."""
-    if data is None:
-        with start_cluster() as cluster:
-            assert cluster is not None, "no PostgreSQL: install pgserver or set the test URL"
-            with cluster.database() as url:
+    with local_server(None if data is None else Path(data), BENCH_SETTINGS) as admin_url:
+        assert admin_url is not None, "no PostgreSQL with pgvector: run `make postgres`"
+        if data is None:
+            with PostgresCluster(admin_url).database() as url:
                 yield url
-        return
-    import pgserver
-
-    server = pgserver.get_server(data, cleanup_mode="stop")
-    try:
-        admin = sa.create_engine(server.get_uri(), isolation_level="AUTOCOMMIT")
+            return
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             exists = conn.exec_driver_sql(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (KEPT_DATABASE,)
@@ -142,13 +141,11 @@ def open_database(data: str | None) -> Iterator[str]:
             if not exists:
                 conn.exec_driver_sql(f"CREATE DATABASE {KEPT_DATABASE}")
         admin.dispose()
-        url = sa.make_url(server.get_uri()).set(database=KEPT_DATABASE)
-        engine = create_db_engine(url.render_as_string(hide_password=False))
+        url = sa.make_url(admin_url).set(database=KEPT_DATABASE).render_as_string(False)
+        engine = create_db_engine(url)
         upgrade(engine)
         engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        server.cleanup()
+        yield url
 
 
 def holds_rows(engine: sa.Engine, size: int) -> bool:
@@ -157,7 +154,9 @@ def holds_rows(engine: sa.Engine, size: int) -> bool:
         have = conn.exec_driver_sql("SELECT count(*) FROM images WHERE org_id = 1").scalar()
         if have == size:
             return True
-        conn.exec_driver_sql("TRUNCATE organisations, images, image_terms, images_fts CASCADE")
+        conn.exec_driver_sql(
+            "TRUNCATE organisations, images, image_terms, images_fts, images_fts_words CASCADE"
+        )
     return False
 
 
@@ -212,7 +211,7 @@ def of_page(page: Page) -> Answer:
 # The floor: one statement per answer, written by hand for these data (no formula compiler).
 FLOOR_TEXT = """
 WITH hits AS (
-  SELECT f.rowid AS pk, ts_rank_cd(%(w)s::real[], f.document, q) AS rank
+  SELECT f.rowid AS pk, round(3 * ts_rank_cd(%(w)s::real[], f.document, q)) AS rank
   FROM images_fts f, CAST(%(word)s AS tsquery) q
   WHERE f.document @@ q AND f.org_id = 1
 )
