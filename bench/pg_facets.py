@@ -39,11 +39,19 @@ import sqlalchemy as sa
 
 from bench.search import CHUNK, CLUSTER, DIM, VOCABULARY, insert_chunk
 from bench.stats import percentiles
-from pixsearch.backend import open_backend
+from pixsearch.backend import Backend, open_backend
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
-from pixsearch.index.fulltext import POSTINGS_OF_DOCUMENTS, tsvector_text
-from pixsearch.search.service import Page, Searcher, SearchParams, search_images
+from pixsearch.index.fulltext import PostgresFullText, postings_sql, tsvector_text
+from pixsearch.search.fusion import fuse, top_order
+from pixsearch.search.service import (
+    Page,
+    Searcher,
+    SearchParams,
+    render_scored,
+    search_images,
+)
+from pixsearch.vocabulary.fields import RESULT_FIELDS
 from tests.postgres import PostgresCluster, local_server
 
 KEPT_DATABASE = "pixsearch_facets"
@@ -94,7 +102,8 @@ def populate(engine: sa.Engine, size: int, seed: int = 0) -> None:
             copy_chunk(cursor, rows.rows, offset=0, org=1)
             first = first or rows.rows
         copy_chunk(cursor, first, offset=size, org=2, share=0.1)  # pks grow, as apply's do
-        cursor.execute(POSTINGS_OF_DOCUMENTS.format(where="true"))  # as the write half does
+        for statement in postings_sql("true"):  # as the write half does
+            cursor.execute(statement)
         raw.commit()
     finally:
         raw.close()
@@ -406,6 +415,30 @@ def index_sizes(conn: sa.Connection) -> None:
     print("  bytes per image:", ", ".join(f"{name} {n / total:.0f}" for name, n in rows))
 
 
+def line(
+    name: str, service: dict[str, float], floor: dict[str, float], duck: dict[str, float], hits: int
+) -> None:
+    print(
+        f"  {name:27} service {service}  floor {floor}  DuckDB {duck}  "
+        f"service/floor {service['p50'] / floor['p50']:.2f}x  "
+        f"service/DuckDB {service['p50'] / duck['p50']:.2f}x  hits ~{hits:,}"
+    )
+
+
+def counted_page(conn: sa.Connection, backend: Backend, params: SearchParams) -> Page:
+    """(c) as search_ranked answers a lone `t~` when it takes the facets from the ranking's
+    own scan (`PostgresFullText.rank_with_facets`): the same page, count and facets."""
+    assert isinstance(backend.fulltext, PostgresFullText)
+    text = params.q.removeprefix("t~")
+    ranked, facets = backend.fulltext.rank_with_facets(
+        conn, 1, text, params.lang, None, params.facets, params.facet_limit
+    )
+    hits = fuse([ranked])
+    order = top_order(hits, params.limit, descending=True)
+    page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
+    return Page(render_scored(conn, 1, page, RESULT_FIELDS), len(hits), facets)
+
+
 def report(engine: sa.Engine, size: int, runs: int, show_plans: bool) -> None:
     backend = open_backend(engine)
     searcher = Searcher(backend, None, None)
@@ -425,11 +458,13 @@ def report(engine: sa.Engine, size: int, runs: int, show_plans: bool) -> None:
             ducked, theirs = timed(runs, lambda i, n=index: duck_answer(duck, n, i))
             check(query.name + " (service)", answers, expected)
             check(query.name + " (DuckDB)", theirs, expected, page=index != 0)
-            print(
-                f"  {query.name:27} service {service}  floor {floor}  DuckDB {ducked}  "
-                f"service/floor {service['p50'] / floor['p50']:.2f}x  "
-                f"service/DuckDB {service['p50'] / ducked['p50']:.2f}x  hits ~{answers[0][0]:,}"
-            )
+            line(query.name, service, floor, ducked, answers[0][0])
+            if index == 0:
+                counted, answers = timed(
+                    runs, lambda i, q=query: of_page(counted_page(conn, backend, q.params(i)))
+                )
+                check(query.name + " (one scan)", answers, expected)
+                line("(c*) ... ranked and counted", counted, floor, ducked, answers[0][0])
     if show_plans:
         for query in queries(size):
             print(f"  EXPLAIN {query.name}: {query.params(0).q}")

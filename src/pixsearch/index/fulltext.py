@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSQUERY, TSVECTOR, aggregate_order_by
 
 from pixsearch.db.bulk import chunked
-from pixsearch.db.dialect import SQLiteDialect, parse_pk_array
+from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
 from pixsearch.index.postings import PostingsIndex, best_first
@@ -105,17 +105,72 @@ fts_words = sa.table(
     sa.column("word", sa.Text),
     sa.column("image_pk", sa.Integer),
     sa.column("weight", sa.Integer),
+    sa.column("facets", sa.LargeBinary),
 )
-# The rows of images_fts_words of the tsvectors that pass `{where}`: per word, the sum of
-# its positions' column weights (A 3, B 2, C 1), read from the tsvector itself.
-POSTINGS_OF_DOCUMENTS = """
-INSERT INTO images_fts_words (org_id, word, image_pk, weight)
+# The fields whose facets PostgreSQL counts from `images_fts_words`: every one is a
+# writable field, so changing it rewrites the image's full-text rows (apply).
+WORD_FACETS = (*LABEL_FIELDS, *LIST_FIELDS)
+_LABELS = ", ".join(f"('{field}', i.{field})" for field in LABEL_FIELDS)
+_LISTS = ", ".join(f"'{field}'" for field in LIST_FIELDS)
+# The facet values of the images that pass `{images}` / `{terms}` (the same pks):
+# (pk, field, norm, value), a label's value as it is, a list's folded value with the
+# image's first spelling of it (the spelling the SQL facet shows, in the database's order).
+FACET_ENTRIES = f"""
+WITH entries (pk, field, norm, value) AS (
+    SELECT i.id, l.field, l.value, l.value
+    FROM images i CROSS JOIN LATERAL (VALUES {_LABELS}) AS l (field, value)
+    WHERE l.value IS NOT NULL AND {{images}}
+    UNION ALL
+    SELECT image_pk, field, value_norm, min(value) FROM image_terms
+    WHERE field IN ({_LISTS}) AND {{terms}} GROUP BY image_pk, field, value_norm)
+"""
+# Codes for the entries that have none, in one order (so two writers never deadlock). A
+# separate statement from POSTINGS: its snapshot sees codes that a concurrent writer
+# committed while this one waited on them.
+FACET_CODES = """
+INSERT INTO facet_values (field, norm, value)
+SELECT DISTINCT field, norm, value FROM entries ORDER BY 1, 2, 3
+ON CONFLICT (key) DO NOTHING
+"""
+# The rows of images_fts_words of the tsvectors that pass `{fts}`: per word, the sum of its
+# positions' column weights (A 3, B 2, C 1), read from the tsvector itself, and the image's
+# facet codes (big-endian int4s).
+POSTINGS = """
+INSERT INTO images_fts_words (org_id, word, image_pk, weight, facets)
 SELECT f.org_id, u.lexeme, f.rowid, (
     SELECT coalesce(sum(CASE w WHEN 'A' THEN 3 WHEN 'B' THEN 2 WHEN 'C' THEN 1 ELSE 0 END), 0)
-    FROM unnest(u.weights) AS w)
-FROM images_fts f, unnest(f.document) AS u
-WHERE {where}
+    FROM unnest(u.weights) AS w), coalesce(c.codes, ''::bytea)
+FROM images_fts f
+LEFT JOIN (
+    SELECT e.pk, string_agg(int4send(v.code), ''::bytea ORDER BY v.code) AS codes
+    FROM entries e JOIN facet_values v ON v.key = facet_key(e.field, e.norm, e.value)
+    GROUP BY e.pk) c ON c.pk = f.rowid,
+unnest(f.document) AS u
+WHERE {fts}
 """
+# The top `limit` values of each facet among counted codes: a label's by count, then
+# ignoring case, then as is; a list's by count, then folded (as search's SQL facets).
+TOP_FACET_VALUES = f"""
+SELECT field, value, n FROM (
+    SELECT v.field, min(v.value) AS value, sum(c.n) AS n, row_number() OVER (
+        PARTITION BY v.field ORDER BY sum(c.n) DESC,
+        CASE WHEN v.field IN ({_LISTS}) THEN v.norm ELSE lower(min(v.value)) END,
+        min(v.value)) AS place
+    FROM unnest(%(codes)s::int[], %(counts)s::int[]) AS c (code, n)
+    JOIN facet_values v ON v.code = c.code
+    WHERE v.field = ANY(%(names)s)
+    GROUP BY v.field, v.norm) AS counted
+WHERE place <= %(limit)s ORDER BY field, place
+"""
+
+
+def postings_sql(where: str) -> tuple[str, str]:
+    """The two statements that write the facet codes and the word rows of the images that
+    pass `where` (a condition on `{pk}`), in this order."""
+    entries = FACET_ENTRIES.format(
+        images=where.format(pk="i.id"), terms=where.format(pk="image_pk")
+    )
+    return entries + FACET_CODES, entries + POSTINGS.format(fts=where.format(pk="f.rowid"))
 
 
 # --- Write half ----------------------------------------------------------------------------
@@ -179,6 +234,11 @@ def tsquery_text(terms: list[str]) -> str:
     return " | ".join(
         "'" + term.replace("\\", "\\\\").replace("'", "''") + "'" for term in lexemes(terms)
     )
+
+
+def int4send(value: sa.ColumnElement[int]) -> sa.ColumnElement[bytes]:
+    """PostgreSQL's four big-endian bytes of an integer."""
+    return sa.func.int4send(value, type_=sa.LargeBinary)
 
 
 def as_pks(conn: sa.Connection, statement: sa.Select[Any]) -> NDArray[np.int64]:
@@ -307,15 +367,17 @@ class PostgresFullText(FullText):
     """
 
     def insert(self, conn: sa.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """The tsvectors, then their word rows with the images' facet values, read from the
+        image rows and terms (apply writes both before the full text)."""
         documents = [(pk, pk, tsvector_text(fulltext_columns(fields))) for pk, fields in rows]
         conn.exec_driver_sql(
             "INSERT INTO images_fts (rowid, org_id, document) "
             "VALUES (%s, (SELECT org_id FROM images WHERE id = %s), %s::tsvector)",
             documents,
         )
-        for part in chunked([pk for pk, _ in rows]):
-            where = "f.rowid = ANY(%s)"
-            conn.exec_driver_sql(POSTINGS_OF_DOCUMENTS.format(where=where), (list(part),))
+        pks = {"pks": [pk for pk, _ in rows]}
+        for statement in postings_sql("{pk} = ANY(%(pks)s)"):
+            conn.exec_driver_sql(statement, pks)
 
     def delete(self, conn: sa.Connection, pks: Sequence[int]) -> None:
         for part in chunked(pks):
@@ -337,27 +399,69 @@ class PostgresFullText(FullText):
         (the SQL scope: the database filters better than a pk array it is sent would).
         One array of the pks in rank order, parsed by NumPy: at 20k hits a row each costs
         more in Python than the ranking in the database."""
-        terms = query_terms(text, lang)
-        if not terms:
-            return np.zeros(0, dtype=np.int64)
-        hits = self.weighted(org_id, lexemes(terms))
+        return self.rank_with_facets(conn, org_id, text, lang, scope, (), 0)[0]
+
+    def rank_with_facets(
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        names: Sequence[str],
+        limit: int,
+    ) -> tuple[NDArray[np.int64], dict[str, list[dict[str, Any]]]]:
+        """`rank`, and the top `limit` values of each facet of `names` that is one of
+        WORD_FACETS, among the ranked images: counted from the same rows (one scan of
+        the index), as search's SQL facets count them."""
+        words = lexemes(query_terms(text, lang))
+        if not words:
+            return np.zeros(0, dtype=np.int64), {name: [] for name in names}
+        hits = self.weighted(org_id, words)
         if scope is not None:
             hits = hits.join(images, images.c.id == fts_words.c.image_pk).where(scope)
         found = hits.subquery()
-        ordered = aggregate_order_by(found.c.pk, found.c.rank.desc(), found.c.pk)
-        text_array = sa.cast(sa.func.array_agg(ordered), sa.Text)
-        return parse_pk_array(conn.execute(sa.select(text_array)).scalar())
+        nothing = sa.literal(b"", sa.LargeBinary)
+        in_order = aggregate_order_by(nothing, found.c.rank.desc(), found.c.pk)
+        pks = sa.func.string_agg(int4send(found.c.pk), in_order)
+        counted = [name for name in names if name in WORD_FACETS]
+        facets = sa.func.string_agg(found.c.facets, nothing)
+        row = conn.execute(sa.select(pks, facets if counted else sa.null())).one()
+        ranked = np.frombuffer(row[0] or b"", dtype=">i4").astype(np.int64)
+        return ranked, self.top_values(conn, row[1], counted, limit)
+
+    def top_values(
+        self, conn: sa.Connection, codes: bytes | None, names: list[str], limit: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The top `limit` values of each facet of `names` among the facet codes of the
+        hits, one image after the other."""
+        facets: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        counts = np.bincount(np.frombuffer(codes or b"", dtype=">i4"))
+        present = np.flatnonzero(counts)
+        if not names or not len(present):
+            return facets
+        parameters = {
+            "codes": present.tolist(),
+            "counts": counts[present].tolist(),
+            "names": names,
+            "limit": limit,
+        }
+        for field, value, count in conn.exec_driver_sql(TOP_FACET_VALUES, parameters):
+            facets[field].append({"value": value, "count": int(count)})
+        return facets
 
     def weighted(self, org_id: int, words: list[str]) -> sa.Select[Any]:
-        """(pk, rank) of the organisation's images with any of the words: the sum of the
-        words' weights (each (word, image) has one row, so one word needs no grouping)."""
+        """(pk, rank, facets) of the organisation's images with any of the words: the sum
+        of the words' weights (each (word, image) has one row, so one word needs no
+        grouping; every row of an image has its facets)."""
         matches = sa.and_(fts_words.c.org_id == org_id, fts_words.c.word.in_(words))
+        pk = fts_words.c.image_pk.label("pk")
         if len(words) == 1:
-            columns = (fts_words.c.image_pk.label("pk"), fts_words.c.weight.label("rank"))
+            columns = (pk, fts_words.c.weight.label("rank"), fts_words.c.facets)
             return sa.select(*columns).where(matches)
         rank = sa.func.sum(fts_words.c.weight).label("rank")
-        pk = fts_words.c.image_pk.label("pk")
-        return sa.select(pk, rank).where(matches).group_by(fts_words.c.image_pk)
+        facets = sa.func.array_agg(fts_words.c.facets)[1].label("facets")
+        return sa.select(pk, rank, facets).where(matches).group_by(fts_words.c.image_pk)
 
     def ranked(self, terms: list[str]) -> sa.Select[Any]:
         """The reference: rows of every organisation with a term, best first by ts_rank_cd
