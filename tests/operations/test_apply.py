@@ -165,3 +165,40 @@ def test_writes_keep_the_word_rows_facets_in_step_on_postgres(
         "city": [],
     }
     assert fold(facets["keywords"][0]["value"]) == "cafe"
+
+
+def test_facets_too_many_for_a_word_row_count_from_the_image_on_postgres(
+    engine: sa.Engine, backend: Backend
+) -> None:
+    """An image whose facet codes and word do not fit in one index entry (700 keywords; a
+    2,000-letter word) has no codes in that word row, and still counts, exactly."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word rows")
+    long_word = "w" * 2000
+    many = [f"k{i:03d}" for i in range(700)]
+    bodies = {
+        "a": {"src": "http://a/1.jpg", "title": "red", "country": "France", "keywords": many},
+        "b": {
+            "src": "http://a/2.jpg",
+            "title": "red",
+            "caption": long_word,
+            "keywords": many[:200],
+        },
+        "c": {"src": "http://a/3.jpg", "title": "red", "country": "Norway", "keywords": ["k000"]},
+    }
+    apply(engine, backend, Mode.ADD, bodies)
+    names = ("keywords", "country")
+    with engine.connect() as conn:
+        empty = conn.exec_driver_sql(
+            "SELECT count(*) FROM images_fts_words WHERE facets IS NULL"
+        ).scalar_one()
+        for text in ("red", long_word, f"red {long_word}"):
+            _, facets = backend.fulltext.rank_with_facets(  # type: ignore[attr-defined]
+                conn, 1, text, "en", None, names, 5
+            )
+            params = SearchParams(q=f't~"{text}"', facets=names, facet_limit=5)
+            assert facets == search_images(conn, Searcher(backend), 1, params).facets
+            if text == "red":
+                top = [(f["value"], f["count"]) for f in facets["keywords"]]
+                assert top == [("k000", 3), *((f"k{i:03d}", 2) for i in range(1, 5))]
+    assert empty > 700  # every word row of "a" (k000 ... k699, red, france) and b's long word

@@ -7,7 +7,9 @@ table of that name holds one `tsvector` per image and its organisation, built he
 the same folded words (no text search configuration, parser or locale in between), each
 position weighted by its column (GIN index); `images_fts_words` (migration 0010) holds a
 row per word of each tsvector with its rank weight, derived from the tsvector by SQL in the
-same transaction (`POSTINGS_OF_DOCUMENTS`), so the two never disagree.
+same transaction (`postings_sql`), so the two never disagree, and the image's facet values
+(the codes of `facet_values`, read from its row and terms), so that the facets of the hits
+come from the rows that ranking reads (`rank_with_facets`).
 
 Read half (`rank`, for `t~`): the words of the text, each quoted (so nothing a user types
 is query syntax), joined with OR: the images that have more of the rarer words rank
@@ -134,12 +136,15 @@ ON CONFLICT (key) DO NOTHING
 """
 # The rows of images_fts_words of the tsvectors that pass `{fts}`: per word, the sum of its
 # positions' column weights (A 3, B 2, C 1), read from the tsvector itself, and the image's
-# facet codes (big-endian int4s).
+# facet codes (big-endian int4s), or NULL where the word and the codes would not fit in an
+# entry of a B-tree (2,704 bytes; an image may have 3,000 list values).
 POSTINGS = """
 INSERT INTO images_fts_words (org_id, word, image_pk, weight, facets)
 SELECT f.org_id, u.lexeme, f.rowid, (
     SELECT coalesce(sum(CASE w WHEN 'A' THEN 3 WHEN 'B' THEN 2 WHEN 'C' THEN 1 ELSE 0 END), 0)
-    FROM unnest(u.weights) AS w), coalesce(c.codes, ''::bytea)
+    FROM unnest(u.weights) AS w),
+    CASE WHEN octet_length(u.lexeme) + octet_length(c.codes) > 2400 THEN NULL
+    ELSE coalesce(c.codes, ''::bytea) END
 FROM images_fts f
 LEFT JOIN (
     SELECT e.pk, string_agg(int4send(v.code), ''::bytea ORDER BY v.code) AS codes
@@ -148,6 +153,13 @@ LEFT JOIN (
 unnest(f.document) AS u
 WHERE {fts}
 """
+# The facet codes of the images of `%(pks)s`, from their rows: for the few whose word rows
+# could not carry them.
+FACET_CODES_OF_IMAGES = (
+    FACET_ENTRIES.format(images="i.id = ANY(%(pks)s)", terms="image_pk = ANY(%(pks)s)")
+    + "SELECT string_agg(int4send(v.code), ''::bytea) FROM entries e "
+    "JOIN facet_values v ON v.key = facet_key(e.field, e.norm, e.value)"
+)
 # The top `limit` values of each facet among counted codes: a label's by count, then
 # ignoring case, then as is; a list's by count, then folded (as search's SQL facets).
 TOP_FACET_VALUES = f"""
@@ -425,18 +437,25 @@ class PostgresFullText(FullText):
         in_order = aggregate_order_by(nothing, found.c.rank.desc(), found.c.pk)
         pks = sa.func.string_agg(int4send(found.c.pk), in_order)
         counted = [name for name in names if name in WORD_FACETS]
+        if not counted:
+            found_pks = conn.execute(sa.select(pks)).scalar()
+            return np.frombuffer(found_pks or b"", dtype=">i4").astype(np.int64), {}
         facets = sa.func.string_agg(found.c.facets, nothing)
-        row = conn.execute(sa.select(pks, facets if counted else sa.null())).one()
+        too_many = sa.func.array_agg(found.c.pk).filter(found.c.facets.is_(None))
+        row = conn.execute(sa.select(pks, facets, too_many)).one()
         ranked = np.frombuffer(row[0] or b"", dtype=">i4").astype(np.int64)
-        return ranked, self.top_values(conn, row[1], counted, limit)
+        codes = row[1] or b""
+        if row[2]:  # images whose facets did not fit in their word rows: from their rows
+            codes += conn.exec_driver_sql(FACET_CODES_OF_IMAGES, {"pks": row[2]}).scalar() or b""
+        return ranked, self.top_values(conn, codes, counted, limit)
 
     def top_values(
-        self, conn: sa.Connection, codes: bytes | None, names: list[str], limit: int
+        self, conn: sa.Connection, codes: bytes, names: list[str], limit: int
     ) -> dict[str, list[dict[str, Any]]]:
         """The top `limit` values of each facet of `names` among the facet codes of the
         hits, one image after the other."""
         facets: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-        counts = np.bincount(np.frombuffer(codes or b"", dtype=">i4"))
+        counts = np.bincount(np.frombuffer(codes, dtype=">i4"))
         present = np.flatnonzero(counts)
         if not names or not len(present):
             return facets
@@ -453,14 +472,16 @@ class PostgresFullText(FullText):
     def weighted(self, org_id: int, words: list[str]) -> sa.Select[Any]:
         """(pk, rank, facets) of the organisation's images with any of the words: the sum
         of the words' weights (each (word, image) has one row, so one word needs no
-        grouping; every row of an image has its facets)."""
+        grouping; an image's rows have the same facets, or NULL where a long word left
+        them no room)."""
         matches = sa.and_(fts_words.c.org_id == org_id, fts_words.c.word.in_(words))
         pk = fts_words.c.image_pk.label("pk")
         if len(words) == 1:
             columns = (pk, fts_words.c.weight.label("rank"), fts_words.c.facets)
             return sa.select(*columns).where(matches)
         rank = sa.func.sum(fts_words.c.weight).label("rank")
-        facets = sa.func.array_agg(fts_words.c.facets)[1].label("facets")
+        carried = sa.func.array_agg(fts_words.c.facets).filter(fts_words.c.facets.is_not(None))
+        facets = carried[1].label("facets")
         return sa.select(pk, rank, facets).where(matches).group_by(fts_words.c.image_pk)
 
     def ranked(self, terms: list[str]) -> sa.Select[Any]:

@@ -70,7 +70,9 @@ POSTINGS = """
 INSERT INTO images_fts_words (org_id, word, image_pk, weight, facets)
 SELECT f.org_id, u.lexeme, f.rowid, (
     SELECT coalesce(sum(CASE w WHEN 'A' THEN 3 WHEN 'B' THEN 2 WHEN 'C' THEN 1 ELSE 0 END), 0)
-    FROM unnest(u.weights) AS w), coalesce(c.codes, ''::bytea)
+    FROM unnest(u.weights) AS w),
+    CASE WHEN octet_length(u.lexeme) + octet_length(c.codes) > 2400 THEN NULL
+    ELSE coalesce(c.codes, ''::bytea) END
 FROM images_fts f
 LEFT JOIN (
     SELECT e.pk, string_agg(int4send(v.code), ''::bytea ORDER BY v.code) AS codes
@@ -102,7 +104,7 @@ def upgrade() -> None:
     op.execute(
         "CREATE TABLE images_fts_words ("
         " org_id integer NOT NULL, word text NOT NULL, image_pk integer NOT NULL,"
-        " weight integer NOT NULL, facets bytea NOT NULL)"
+        " weight integer NOT NULL, facets bytea)"
     )
     op.execute(EVERY_ROW + FACET_CODES)
     op.execute(EVERY_ROW + POSTINGS.format(fts="true"))
