@@ -57,7 +57,7 @@ def test_word_rows_are_filled_from_existing_tsvectors(postgres: PostgresCluster 
         backend = open_backend(engine)
         with engine.connect() as conn:
             migrated = conn.exec_driver_sql(WORD_ROWS).all()
-            _, facets = backend.fulltext.rank_with_facets(  # type: ignore[attr-defined]
+            _, facets = backend.fulltext.rank_with_facets(
                 conn, 1, "car red", "en", None, ("keywords", "country"), 20
             )
             ranked = {

@@ -153,9 +153,7 @@ def test_writes_keep_the_word_rows_facets_in_step_on_postgres(
     names = ("keywords", "country", "city")
     params = SearchParams(q="t~red", facets=names)
     with engine.connect() as conn:
-        _, facets = backend.fulltext.rank_with_facets(  # type: ignore[attr-defined]
-            conn, 1, "red", "en", None, names, 20
-        )
+        _, facets = backend.fulltext.rank_with_facets(conn, 1, "red", "en", None, names, 20)
         in_sql = search_images(conn, Searcher(backend), 1, params).facets
     assert facets == in_sql
     counts = {name: [(f["value"], f["count"]) for f in found] for name, found in facets.items()}
@@ -193,9 +191,7 @@ def test_facets_too_many_for_a_word_row_count_from_the_image_on_postgres(
             "SELECT count(*) FROM images_fts_words WHERE facets IS NULL"
         ).scalar_one()
         for text in ("red", long_word, f"red {long_word}"):
-            _, facets = backend.fulltext.rank_with_facets(  # type: ignore[attr-defined]
-                conn, 1, text, "en", None, names, 5
-            )
+            _, facets = backend.fulltext.rank_with_facets(conn, 1, text, "en", None, names, 5)
             params = SearchParams(q=f't~"{text}"', facets=names, facet_limit=5)
             assert facets == search_images(conn, Searcher(backend), 1, params).facets
             if text == "red":

@@ -310,7 +310,7 @@ def test_full_text_facets_from_word_rows_on_postgres(
     backend = open_backend(engine)
     params = SearchParams(q=formula, facets=FACETS, facet_limit=limit)
     with engine.connect() as conn:
-        ranked, facets = backend.fulltext.rank_with_facets(  # type: ignore[attr-defined]
+        ranked, facets = backend.fulltext.rank_with_facets(
             conn, org_id, text, "en", condition, FACETS, limit
         )
         page = search_images(conn, Searcher(backend), org_id, params)

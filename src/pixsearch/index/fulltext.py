@@ -305,6 +305,21 @@ class FullText(ABC):
             statement = statement.where(scope)
         return as_pks(conn, statement)
 
+    def rank_with_facets(
+        self,
+        conn: sa.Connection,
+        org_id: int,
+        text: str,
+        lang: str,
+        scope: Condition | None,
+        names: Sequence[str],
+        limit: int,
+    ) -> tuple[NDArray[np.int64], dict[str, list[dict[str, Any]]]]:
+        """`rank`, and the top `limit` values ({"value", "count"}, as search answers
+        them) among the ranked images of those facets of `names` that this index counts
+        from its own rows: the caller counts the others. Here: none."""
+        return self.rank(conn, org_id, text, lang, scope), {}
+
     @abstractmethod
     def ranked(self, terms: list[str]) -> sa.Select[Any]:
         """SELECT the pks of images with any of the terms, best first, ties by pk."""
@@ -423,9 +438,8 @@ class PostgresFullText(FullText):
         names: Sequence[str],
         limit: int,
     ) -> tuple[NDArray[np.int64], dict[str, list[dict[str, Any]]]]:
-        """`rank`, and the top `limit` values of each facet of `names` that is one of
-        WORD_FACETS, among the ranked images: counted from the same rows (one scan of
-        the index), as search's SQL facets count them."""
+        """`rank`, and the facets of `names` that are WORD_FACETS, counted from the same
+        rows (one scan of the index) as search's SQL facets count them."""
         words = lexemes(query_terms(text, lang))
         if not words:
             return np.zeros(0, dtype=np.int64), {name: [] for name in names}
