@@ -126,12 +126,20 @@ WITH entries (pk, field, norm, value) AS (
     SELECT image_pk, field, value_norm, min(value) FROM image_terms
     WHERE field IN ({_LISTS}) AND {{terms}} GROUP BY image_pk, field, value_norm)
 """
+# facet_values.key of an entry `e`: the body of the SQL function facet_key (migration
+# 0010), written out, since PostgreSQL would not inline the function (6 us a call).
+ENTRY_KEY = (
+    "sha256(convert_to(length(e.field) || ':' || length(e.norm) || ':' || e.field || e.norm"
+    " || e.value, 'UTF8'))"
+)
 # Codes for the entries that have none, in one order (so two writers never deadlock). A
 # separate statement from POSTINGS: its snapshot sees codes that a concurrent writer
 # committed while this one waited on them.
-FACET_CODES = """
+FACET_CODES = f"""
 INSERT INTO facet_values (field, norm, value)
-SELECT DISTINCT field, norm, value FROM entries ORDER BY 1, 2, 3
+SELECT DISTINCT field, norm, value FROM entries e
+WHERE NOT EXISTS (SELECT FROM facet_values v WHERE v.key = {ENTRY_KEY})
+ORDER BY 1, 2, 3
 ON CONFLICT (key) DO NOTHING
 """
 # The rows of images_fts_words of the tsvectors that pass `{fts}`: per word, the sum of its
@@ -148,7 +156,7 @@ SELECT f.org_id, u.lexeme, f.rowid, (
 FROM images_fts f
 LEFT JOIN (
     SELECT e.pk, string_agg(int4send(v.code), ''::bytea ORDER BY v.code) AS codes
-    FROM entries e JOIN facet_values v ON v.key = facet_key(e.field, e.norm, e.value)
+    FROM entries e JOIN facet_values v ON v.key = {key}
     GROUP BY e.pk) c ON c.pk = f.rowid,
 unnest(f.document) AS u
 WHERE {fts}
@@ -158,7 +166,7 @@ WHERE {fts}
 FACET_CODES_OF_IMAGES = (
     FACET_ENTRIES.format(images="i.id = ANY(%(pks)s)", terms="image_pk = ANY(%(pks)s)")
     + "SELECT string_agg(int4send(v.code), ''::bytea) FROM entries e "
-    "JOIN facet_values v ON v.key = facet_key(e.field, e.norm, e.value)"
+    f"JOIN facet_values v ON v.key = {ENTRY_KEY}"
 )
 # The top `limit` values of each facet among counted codes: a label's by count, then
 # ignoring case, then as is; a list's by count, then folded (as search's SQL facets).
@@ -182,7 +190,8 @@ def postings_sql(where: str) -> tuple[str, str]:
     entries = FACET_ENTRIES.format(
         images=where.format(pk="i.id"), terms=where.format(pk="image_pk")
     )
-    return entries + FACET_CODES, entries + POSTINGS.format(fts=where.format(pk="f.rowid"))
+    postings = POSTINGS.format(fts=where.format(pk="f.rowid"), key=ENTRY_KEY)
+    return entries + FACET_CODES, entries + postings
 
 
 # --- Write half ----------------------------------------------------------------------------

@@ -76,7 +76,8 @@ SELECT f.org_id, u.lexeme, f.rowid, (
 FROM images_fts f
 LEFT JOIN (
     SELECT e.pk, string_agg(int4send(v.code), ''::bytea ORDER BY v.code) AS codes
-    FROM entries e JOIN facet_values v ON v.key = facet_key(e.field, e.norm, e.value)
+    FROM entries e JOIN facet_values v ON v.key = sha256(convert_to(
+        length(e.field) || ':' || length(e.norm) || ':' || e.field || e.norm || e.value, 'UTF8'))
     GROUP BY e.pk) c ON c.pk = f.rowid,
 unnest(f.document) AS u
 WHERE {fts}
@@ -88,7 +89,8 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     # One text per (field, norm, value), unambiguous (lengths first), hashed: a label may
-    # be longer than a B-tree entry can be.
+    # be longer than a B-tree entry can be. IMMUTABLE, though convert_to is only STABLE:
+    # it depends on the database's encoding alone, which never changes.
     op.execute(
         "CREATE FUNCTION facet_key(text, text, text) RETURNS bytea "
         "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS "
