@@ -8,6 +8,8 @@ and tsvectors built as apply builds them, then ANALYZEd. Each query runs through
 `search_images` (the function behind GET /imgs, no model: `t~` is full text alone):
 
     (c)  t~<word>, facets keywords + country    (20 words of the vocabulary, in turn)
+    (c*) the same as search_ranked answers it when the facets come from the ranking's
+         own scan (`FullText.rank_with_facets`, migration 0010): ranked, paged, rendered
     (d)  k=sel10 && d>=2015-1-1, sort_by=date desc
     (d') country=<country> && k=sel10           folded equality of a label field
     (e)  country=<country>                      folded equality alone
