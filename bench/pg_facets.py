@@ -2,12 +2,14 @@
 
 `bench/search.py`'s synthetic images (its own generator and seed: titles from a
 vocabulary, 40 countries with a Zipf skew, dates 2000-2024, topical keywords plus `sel1`,
-`sel10`, `sel50`; no vectors) are written with COPY into a throwaway PostgreSQL (pgserver,
-as the tests start it, or PIXSEARCH_TEST_POSTGRES_URL), migrated, with their set terms
+`sel10`, `sel50`; no vectors) are written with COPY into a throwaway PostgreSQL (the machine's,
+as the tests start it: `tests.postgres.local_server`), migrated, with their set terms
 and tsvectors built as apply builds them, then ANALYZEd. Each query runs through
 `search_images` (the function behind GET /imgs, no model: `t~` is full text alone):
 
     (c)  t~<word>, facets keywords + country    (20 words of the vocabulary, in turn)
+    (c*) the same as search_ranked answers it when the facets come from the ranking's
+         own scan (`FullText.rank_with_facets`, migration 0010): ranked, paged, rendered
     (d)  k=sel10 && d>=2015-1-1, sort_by=date desc
     (d') country=<country> && k=sel10           folded equality of a label field
     (e)  country=<country>                      folded equality alone
@@ -39,17 +41,27 @@ import sqlalchemy as sa
 
 from bench.search import CHUNK, CLUSTER, DIM, VOCABULARY, insert_chunk
 from bench.stats import percentiles
-from pixsearch.backend import open_backend
+from pixsearch.backend import Backend, open_backend
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
-from pixsearch.index.fulltext import tsvector_text
-from pixsearch.search.service import Page, Searcher, SearchParams, search_images
-from tests.postgres import start_cluster
+from pixsearch.index.fulltext import PostgresFullText, postings_sql, tsvector_text
+from pixsearch.search.fusion import fuse, top_order
+from pixsearch.search.service import (
+    Page,
+    Searcher,
+    SearchParams,
+    render_scored,
+    search_images,
+)
+from pixsearch.vocabulary.fields import RESULT_FIELDS
+from tests.postgres import PostgresCluster, local_server
 
 KEPT_DATABASE = "pixsearch_facets"
 FACET_LIMIT = 20
 LIMIT = 50
 TS_WEIGHTS = "{0, 0.3333, 0.6667, 1}"
+# The server's settings: the tables and indexes these queries read fit in shared buffers.
+BENCH_SETTINGS = ("shared_buffers=1GB",)
 
 
 # --- Data ------------------------------------------------------------------------------------
@@ -92,6 +104,8 @@ def populate(engine: sa.Engine, size: int, seed: int = 0) -> None:
             copy_chunk(cursor, rows.rows, offset=0, org=1)
             first = first or rows.rows
         copy_chunk(cursor, first, offset=size, org=2, share=0.1)  # pks grow, as apply's do
+        for statement in postings_sql("true"):  # as the write half does
+            cursor.execute(statement)
         raw.commit()
     finally:
         raw.close()
@@ -124,17 +138,13 @@ def copy_chunk(
 @contextmanager
 def open_database(data: str | None) -> Iterator[str]:
     """A throwaway database, or with `data` the kept one of a cluster in that directory."""
-    if data is None:
-        with start_cluster() as cluster:
-            assert cluster is not None, "no PostgreSQL: install pgserver or set the test URL"
-            with cluster.database() as url:
+    with local_server(None if data is None else Path(data), BENCH_SETTINGS) as admin_url:
+        assert admin_url is not None, "no PostgreSQL with pgvector: run `make postgres`"
+        if data is None:
+            with PostgresCluster(admin_url).database() as url:
                 yield url
-        return
-    import pgserver
-
-    server = pgserver.get_server(data, cleanup_mode="stop")
-    try:
-        admin = sa.create_engine(server.get_uri(), isolation_level="AUTOCOMMIT")
+            return
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             exists = conn.exec_driver_sql(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (KEPT_DATABASE,)
@@ -142,13 +152,11 @@ def open_database(data: str | None) -> Iterator[str]:
             if not exists:
                 conn.exec_driver_sql(f"CREATE DATABASE {KEPT_DATABASE}")
         admin.dispose()
-        url = sa.make_url(server.get_uri()).set(database=KEPT_DATABASE)
-        engine = create_db_engine(url.render_as_string(hide_password=False))
+        url = sa.make_url(admin_url).set(database=KEPT_DATABASE).render_as_string(False)
+        engine = create_db_engine(url)
         upgrade(engine)
         engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        server.cleanup()
+        yield url
 
 
 def holds_rows(engine: sa.Engine, size: int) -> bool:
@@ -157,7 +165,9 @@ def holds_rows(engine: sa.Engine, size: int) -> bool:
         have = conn.exec_driver_sql("SELECT count(*) FROM images WHERE org_id = 1").scalar()
         if have == size:
             return True
-        conn.exec_driver_sql("TRUNCATE organisations, images, image_terms, images_fts CASCADE")
+        conn.exec_driver_sql(
+            "TRUNCATE organisations, images, image_terms, images_fts, images_fts_words CASCADE"
+        )
     return False
 
 
@@ -212,7 +222,7 @@ def of_page(page: Page) -> Answer:
 # The floor: one statement per answer, written by hand for these data (no formula compiler).
 FLOOR_TEXT = """
 WITH hits AS (
-  SELECT f.rowid AS pk, ts_rank_cd(%(w)s::real[], f.document, q) AS rank
+  SELECT f.rowid AS pk, round(3 * ts_rank_cd(%(w)s::real[], f.document, q)) AS rank
   FROM images_fts f, CAST(%(word)s AS tsquery) q
   WHERE f.document @@ q AND f.org_id = 1
 )
@@ -407,6 +417,30 @@ def index_sizes(conn: sa.Connection) -> None:
     print("  bytes per image:", ", ".join(f"{name} {n / total:.0f}" for name, n in rows))
 
 
+def line(
+    name: str, service: dict[str, float], floor: dict[str, float], duck: dict[str, float], hits: int
+) -> None:
+    print(
+        f"  {name:27} service {service}  floor {floor}  DuckDB {duck}  "
+        f"service/floor {service['p50'] / floor['p50']:.2f}x  "
+        f"service/DuckDB {service['p50'] / duck['p50']:.2f}x  hits ~{hits:,}"
+    )
+
+
+def counted_page(conn: sa.Connection, backend: Backend, params: SearchParams) -> Page:
+    """(c) as search_ranked answers a lone `t~` when it takes the facets from the ranking's
+    own scan (`PostgresFullText.rank_with_facets`): the same page, count and facets."""
+    assert isinstance(backend.fulltext, PostgresFullText)
+    text = params.q.removeprefix("t~")
+    ranked, facets = backend.fulltext.rank_with_facets(
+        conn, 1, text, params.lang, None, params.facets, params.facet_limit
+    )
+    hits = fuse([ranked])
+    order = top_order(hits, params.limit, descending=True)
+    page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
+    return Page(render_scored(conn, 1, page, RESULT_FIELDS), len(hits), facets)
+
+
 def report(engine: sa.Engine, size: int, runs: int, show_plans: bool) -> None:
     backend = open_backend(engine)
     searcher = Searcher(backend, None, None)
@@ -426,11 +460,13 @@ def report(engine: sa.Engine, size: int, runs: int, show_plans: bool) -> None:
             ducked, theirs = timed(runs, lambda i, n=index: duck_answer(duck, n, i))
             check(query.name + " (service)", answers, expected)
             check(query.name + " (DuckDB)", theirs, expected, page=index != 0)
-            print(
-                f"  {query.name:27} service {service}  floor {floor}  DuckDB {ducked}  "
-                f"service/floor {service['p50'] / floor['p50']:.2f}x  "
-                f"service/DuckDB {service['p50'] / ducked['p50']:.2f}x  hits ~{answers[0][0]:,}"
-            )
+            line(query.name, service, floor, ducked, answers[0][0])
+            if index == 0:
+                counted, answers = timed(
+                    runs, lambda i, q=query: of_page(counted_page(conn, backend, q.params(i)))
+                )
+                check(query.name + " (one scan)", answers, expected)
+                line("(c*) ... ranked and counted", counted, floor, ducked, answers[0][0])
     if show_plans:
         for query in queries(size):
             print(f"  EXPLAIN {query.name}: {query.params(0).q}")

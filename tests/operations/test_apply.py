@@ -13,7 +13,9 @@ from pixsearch.backend import Backend, open_backend
 from pixsearch.db.tables import embeddings, image_terms, images, operations
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
+from pixsearch.search.service import Searcher, SearchParams, search_images
 from pixsearch.vocabulary.operations import Applied, Item, Mode, NewItem, Prepared
+from pixsearch.vocabulary.text import fold
 from tests.operations.test_store import claim
 
 PIXELS = {"width": 4, "height": 2, "aspect_ratio": 2.0, "orientation": "landscape"}
@@ -129,3 +131,70 @@ def test_an_item_whose_pixels_were_not_analysed_fails(engine: sa.Engine, backend
         errors = conn.execute(sa.select(operations.c.errors)).scalar_one()
         assert conn.execute(sa.select(sa.func.count()).select_from(images)).scalar() == 0
     assert errors == [{"id": "a", "msg": "image was not analysed"}]
+
+
+def test_writes_keep_the_word_rows_facets_in_step_on_postgres(
+    engine: sa.Engine, backend: Backend
+) -> None:
+    """The facets that PostgreSQL's full text counts from its word rows follow inserts,
+    patches of labels, lists and text, and deletes, as apply makes them."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word rows")
+    src = {"src": "http://a/1.jpg"}
+    bodies = {
+        "a": {**src, "title": "red car", "country": "France", "keywords": ["Café", "x"]},
+        "b": {**src, "title": "red bus", "country": "Norway", "keywords": ["cafe"]},
+        "c": {**src, "title": "red", "city": "Paris"},
+    }
+    apply(engine, backend, Mode.ADD, bodies)
+    apply(engine, backend, Mode.PATCH, {"a": {"country": "Brazil", "keywords": ["CAFÉ", "café"]}})
+    apply(engine, backend, Mode.PATCH, {"b": {"title": "red van"}})
+    apply(engine, backend, Mode.DEL, {"c": None})
+    names = ("keywords", "country", "city")
+    params = SearchParams(q="t~red", facets=names)
+    with engine.connect() as conn:
+        _, facets = backend.fulltext.rank_with_facets(conn, 1, "red", "en", None, names, 20)
+        in_sql = search_images(conn, Searcher(backend), 1, params).facets
+    assert facets == in_sql
+    counts = {name: [(f["value"], f["count"]) for f in found] for name, found in facets.items()}
+    assert counts == {
+        "keywords": [(facets["keywords"][0]["value"], 2)],  # two spellings in one image: once
+        "country": [("Brazil", 1), ("Norway", 1)],
+        "city": [],
+    }
+    assert fold(facets["keywords"][0]["value"]) == "cafe"
+
+
+def test_facets_too_many_for_a_word_row_count_from_the_image_on_postgres(
+    engine: sa.Engine, backend: Backend
+) -> None:
+    """An image whose facet codes and word do not fit in one index entry (700 keywords; a
+    2,000-letter word) has no codes in that word row, and still counts, exactly."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word rows")
+    long_word = "w" * 2000
+    many = [f"k{i:03d}" for i in range(700)]
+    bodies = {
+        "a": {"src": "http://a/1.jpg", "title": "red", "country": "France", "keywords": many},
+        "b": {
+            "src": "http://a/2.jpg",
+            "title": "red",
+            "caption": long_word,
+            "keywords": many[:200],
+        },
+        "c": {"src": "http://a/3.jpg", "title": "red", "country": "Norway", "keywords": ["k000"]},
+    }
+    apply(engine, backend, Mode.ADD, bodies)
+    names = ("keywords", "country")
+    with engine.connect() as conn:
+        empty = conn.exec_driver_sql(
+            "SELECT count(*) FROM images_fts_words WHERE facets IS NULL"
+        ).scalar_one()
+        for text in ("red", long_word, f"red {long_word}"):
+            _, facets = backend.fulltext.rank_with_facets(conn, 1, text, "en", None, names, 5)
+            params = SearchParams(q=f't~"{text}"', facets=names, facet_limit=5)
+            assert facets == search_images(conn, Searcher(backend), 1, params).facets
+            if text == "red":
+                top = [(f["value"], f["count"]) for f in facets["keywords"]]
+                assert top == [("k000", 3), *((f"k{i:03d}", 2) for i in range(1, 5))]
+    assert empty > 700  # every word row of "a" (k000 ... k699, red, france) and b's long word

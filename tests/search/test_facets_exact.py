@@ -272,3 +272,54 @@ def test_sorted_pages_walk_an_index_on_postgres(
     # stops with the page.
     full_sorts = re.findall(r"^\s*(?:->\s+)?Sort\s+\(", plan, re.MULTILINE)
     assert index in plan and not full_sorts, plan
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=2),
+    scope=st.none() | atoms(),
+    org_id=st.sampled_from([1, 2]),
+    limit=st.sampled_from([2, 100]),
+)
+def test_full_text_facets_from_word_rows_on_postgres(
+    catalogue: tuple[sa.Engine, dict[int, list[Row]]],
+    words: list[str],
+    scope: Atom | None,
+    org_id: int,
+    limit: int,
+) -> None:
+    """`PostgresFullText.rank_with_facets` counts the facets of its hits from its word rows
+    alone: the brute-force count, and the same answer as search's SQL facets."""
+    engine, rows = catalogue
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word rows")
+    text = " ".join(words)
+    hits = [
+        row
+        for row in rows[org_id]
+        if set(words) & text_words(row) and (scope is None or scope[1](row))
+    ]
+    formula = f't~"{text}"' + (f" && {scope[0]}" if scope else "")
+    condition = None
+    if scope is not None:
+        parsed = parse_formula(scope[0])
+        assert parsed is not None
+        condition = compile_filter(parsed, org_id)
+    backend = open_backend(engine)
+    params = SearchParams(q=formula, facets=FACETS, facet_limit=limit)
+    with engine.connect() as conn:
+        ranked, facets = backend.fulltext.rank_with_facets(
+            conn, org_id, text, "en", condition, FACETS, limit
+        )
+        page = search_images(conn, Searcher(backend), org_id, params)
+        alone = backend.fulltext.rank(conn, org_id, text, "en", condition)
+    backend.close()
+    assert ranked.tolist() == alone.tolist()
+    assert len(ranked) == len(hits), formula
+    assert facets == page.facets, formula
+    if limit == 100:
+        expected = expected_facets(hits)
+        for name in FACETS:
+            check_facet(name, facets[name], expected[name], hits)

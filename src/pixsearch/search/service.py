@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -145,6 +145,8 @@ def search_images(
         else:
             condition = compile_filter(formula, org_id) if formula is not None else None
             page = search_metadata(conn, dialect, org_id, params, condition)
+    elif (counted := search_counted_text(conn, searcher, org_id, params, formula)) is not None:
+        page = counted
     else:
         matcher = Matcher(conn, searcher, org_id, params.lang, fuse_leaves=len(leaves) > 1)
         hits = matcher.match(formula, ())
@@ -152,6 +154,35 @@ def search_images(
     if searcher.metrics is not None:
         kind = search_kind(leaves, searcher)
         searcher.metrics.observe_search(kind, time.perf_counter() - started)
+    return page
+
+
+def search_counted_text(
+    conn: sa.Connection, searcher: Searcher, org_id: int, params: SearchParams, formula: Node
+) -> Page | None:
+    """One `t~` (alone or and-ed with metadata filters) answered by full text alone, by
+    score, with facets: the full-text index ranks and counts the facets it can from the
+    same rows (`FullText.rank_with_facets`); the others are counted as for any ranked
+    hits. None for any other search."""
+    backend = searcher.backend
+    parts = formula.children if isinstance(formula, nodes.And) else (formula,)
+    texts = [part for part in parts if has_similarity(part)]
+    models = searcher.clip, searcher.text
+    by_score = params.sort_by in ("", *SIMILARITY_SORTS)
+    if len(texts) != 1 or not isinstance(texts[0], nodes.TextFilter) or models != (None, None):
+        return None
+    if not params.facets or not by_score or backend.columns is not None:
+        return None
+    scope = tuple(part for part in parts if not has_similarity(part))
+    condition = compile_filter(nodes.And(scope), org_id) if scope else None
+    ranked, counted = backend.fulltext.rank_with_facets(
+        conn, org_id, texts[0].text, params.lang, condition, params.facets, params.facet_limit
+    )
+    rest = tuple(name for name in params.facets if name not in counted)
+    hits = fuse([Ranking.ordered(ranked)])
+    page = search_ranked(conn, backend, org_id, replace(params, facets=rest), hits)
+    names = dict.fromkeys(params.facets)
+    page.facets = {name: counted[name] if name in counted else page.facets[name] for name in names}
     return page
 
 
