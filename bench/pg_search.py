@@ -223,7 +223,7 @@ def main() -> None:
     # Knobs of index.pgvector's search, to choose its settings by measurement.
     parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
-    parser.add_argument("--batch", type=int, help="Rows read from the HNSW cursor at a time.")
+    parser.add_argument("--batch", type=int, help="Rows fetched from the HNSW cursor at a time.")
     parser.add_argument("--m", type=int, help="HNSW build: links a node (with --rebuild).")
     parser.add_argument("--ef-construction", type=int, help="HNSW build: candidates a link.")
     args = parser.parse_args()
@@ -237,9 +237,8 @@ def main() -> None:
         if value is not None:
             setattr(pgvector, name, value)
     pgvector.HNSW_SEARCH = (
-        f"batches of {pgvector.HNSW_BATCH} up to {pgvector.HNSW_MAX_LIMIT}, ef_search "
-        f"{pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, max_scan_tuples "
-        f"{pgvector.HNSW_MAX_SCAN_TUPLES}"
+        f"ef_search {pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, "
+        f"max_scan_tuples {pgvector.HNSW_MAX_SCAN_TUPLES}, fetches of {pgvector.HNSW_BATCH}"
     )
     vectors, widths = cached_vectors(args.data, args.size, args.cluster)
     rng = np.random.default_rng(1)
