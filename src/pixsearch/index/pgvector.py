@@ -51,11 +51,12 @@ from pixsearch.index.vectors import Key, Matches
 # 16/128 0.9998, 16/256 1.0, built in 43, 72, 69, 59, 97 s; at 10^6, 16/64 reaches 0.947.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
-# An HNSW scan's candidate list (hnsw.ef_search): its recall before iterating further, and
-# without iterative scans (pgvector 0.7) the most vectors it returns before the filter.
-# bench/pg_search.py at 1M (clusters of 1000), recall@10 unfiltered / 50 % filter:
-# ef 100 0.75 / 0.81, ef 400 0.91 / 0.91, ef 1000 0.94 / 0.94 at +10 % time over 400.
-HNSW_EF_SEARCH = 400
+# An HNSW scan's candidate list (hnsw.ef_search): the tuples of one walk, the run beyond
+# the threshold that ends an iterative scan, and without iterative scans (pgvector 0.7) the
+# most vectors it returns before the filter. bench/pg_search.py at 1M (graph 16/128),
+# recall@10 none / 10 % / 1 % filter and buffers read unfiltered: ef 400 0.993 / 0.997 /
+# 0.997, 10,554; ef 200 0.993 / 0.997 / 0.997, 7,526; ef 100 0.960 / 0.963 / 0.937, 6,602.
+HNSW_EF_SEARCH = 200
 # Rows fetched from the scan's cursor at a time: the server walks the graph a batch ahead.
 HNSW_BATCH = 200
 # Iterative scans in relaxed order: strict order drops the vectors it finds after a farther
