@@ -17,6 +17,9 @@ cluster that pass the filter are the hits), and its filter is the service's: a s
                 when the HNSW answer cannot be known complete
     exact       index.pgvector.search_exact, the same filter: the floor (sequential scan)
 
+Before the queries the HNSW index is read into shared buffers (pg_prewarm), as in a server
+that has answered searches for a while; --cold leaves it as the build or the last run did.
+
 recall@10 is the share of NumPy's top 10 (brute force over the same rows, filter and
 threshold) in the 10 best of the answer; "complete" the share of queries whose answer is
 every hit NumPy finds. Ratios are against exact in the same run.
@@ -164,8 +167,12 @@ def print_sizes(engine: sa.Engine, size: int) -> None:
         ).scalar_one()
         table = conn.exec_driver_sql("SELECT pg_total_relation_size('embeddings')").scalar_one()
         version = pgvector.extension_version(conn)
+        build = conn.exec_driver_sql(
+            "SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE relname = %s",
+            (pgvector.hnsw_index_name(DIM),),
+        ).scalar_one()
     print(
-        f"pgvector {'.'.join(map(str, version))}; HNSW index {index / 2**20:.0f} MiB "
+        f"pgvector {'.'.join(map(str, version))}; HNSW index ({build}) {index / 2**20:.0f} MiB "
         f"({index / size:.0f} B a vector); embeddings table with its indexes "
         f"{table / 2**20:.0f} MiB ({table / size:.0f} B a row)"
     )
