@@ -254,8 +254,10 @@ def search_hnsw(
     order sorts each of its iterations (`HNSW_EF_SEARCH` tuples, the candidates of one
     walk) but not across them: a later iteration may bring nearer vectors. The answer is
     complete when a whole iteration brought no vector within the threshold's radius:
-    that many tuples in a row beyond it (a run that long holds the start of
-    an iteration, and an iteration that starts beyond the radius stays beyond it).
+    `HNSW_EF_SEARCH` tuples in a row beyond it (a run that long holds the start of an
+    iteration, and an iteration that starts beyond the radius stays beyond it; rows
+    sharing one vector are one candidate of a walk, so among duplicates the run may end
+    inside a walk, a miss of the same kind as a vector the walk never reaches).
     """
     configure_scan(conn, iterative)
     # without iterative scans (pgvector 0.7) the one walk is the whole scan, sorted
