@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixsearch.db.engine import create_db_engine, writer
-from pixsearch.db.migrate import upgrade
+from pixsearch.db.migrate import alembic_config, upgrade
 from pixsearch.db.tables import images, organisations
 from pixsearch.index import pgvector as pgvectors
 from pixsearch.index.embeddings import PostgresEmbeddings
@@ -28,15 +29,20 @@ KEY = (1, "clip", "tiny")
 
 @pytest.fixture(params=["planner", "hnsw"])
 def filled(
-    request: pytest.FixtureRequest, postgres: PostgresCluster | None
+    request: pytest.FixtureRequest,
+    postgres: PostgresCluster | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[sa.Engine, np.ndarray, str]]:
     """SIZE images with widths 0..99 and clustered unit vectors, indexed and analysed.
 
-    So few rows that the planner sorts them rather than read the graph; "hnsw" forbids
-    the sort (the way a large slot makes it too dear), so the HNSW scan itself is tested.
+    "planner": so few rows that the planner sorts them rather than read the graph, and a
+    walk of the graph (ef_search) as large as the slot, so that the HNSW answer, when
+    there is one, is exact too. "hnsw" forbids the sort (the way a large slot makes it too
+    dear) and walks 40 vectors at a time, as 200 of 10^6, so the HNSW scan itself is tested.
     """
     if postgres is None:
         no_postgres()
+    monkeypatch.setattr(pgvectors, "HNSW_EF_SEARCH", SIZE if request.param == "planner" else 40)
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((20, DIM))
     vectors = centres[rng.integers(0, 20, SIZE)] + 0.3 * rng.standard_normal((SIZE, DIM))
@@ -123,14 +129,14 @@ def test_every_hit_above_the_threshold_through_iterative_hnsw_or_exact(
 ) -> None:
     """pgvector 0.8: HNSW with iterative scans at any selectivity, exact only when the
     scan ends before the threshold."""
-    _, vectors, _ = filled
+    _, vectors, plan = filled
     monkeypatch.setattr(pgvectors, "EXACT_MAX_ROWS", 0)
     paths = paths_taken(monkeypatch)
     assert_answers(filled, formula, threshold, vectors[:5])
     assert paths.count("search_hnsw") == 5  # no selectivity guess in front of it
     if threshold == -1.0:
         assert paths.count("search_exact") == 5  # every image qualifies: HNSW cannot know
-    elif threshold == 0.95:
+    elif threshold == 0.95 and plan == "hnsw":
         assert paths.count("search_exact") < 5
 
 
@@ -163,6 +169,7 @@ def test_without_iterative_scans_a_selective_filter_goes_exact(
     threshold=st.floats(-0.2, 0.99),
     width=st.sampled_from([None, 1, 5, 20, 60, 100]),
     batch=st.sampled_from([1, 3, 25]),
+    ef_search=st.sampled_from([4, 40]),
 )
 def test_random_filters_and_thresholds_match_brute_force(
     filled: tuple[sa.Engine, np.ndarray, str],
@@ -170,9 +177,11 @@ def test_random_filters_and_thresholds_match_brute_force(
     threshold: float,
     width: int | None,
     batch: int,
+    ef_search: int,
 ) -> None:
-    """Random queries (stored vectors plus noise), thresholds, filters and batch sizes of
-    the HNSW cursor, against brute force (assert_answers)."""
+    """Random queries (stored vectors plus noise), thresholds, filters, batch sizes of the
+    HNSW cursor and, through the graph, walks of 4 or 40 vectors (at 4 most hits come in
+    later walks), against brute force (assert_answers)."""
     _, vectors, _ = filled
     rng = np.random.default_rng(len(picks))
     queries = vectors[picks] + 0.1 * rng.standard_normal((len(picks), DIM)).astype(np.float32)
@@ -180,6 +189,8 @@ def test_random_filters_and_thresholds_match_brute_force(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pgvectors, "EXACT_MAX_ROWS", 0)
         patch.setattr(pgvectors, "HNSW_BATCH", batch)
+        if filled[2] == "hnsw":
+            patch.setattr(pgvectors, "HNSW_EF_SEARCH", ef_search)
         assert_answers(filled, "" if width is None else f"w<{width}", threshold, queries)
 
 
@@ -232,12 +243,60 @@ def test_the_hnsw_search_reads_the_index(filled: tuple[sa.Engine, np.ndarray, st
     """The nearest-first statement matches the partial halfvec index (else every "HNSW"
     answer would be a sort of the whole slot); at 400 rows the planner sorts them."""
     engine, vectors, plan = filled
-    statement = pgvectors.nearest(DIM, vectors[0], pgvectors.slot_condition(KEY, DIM, None), 50)
+    statement = pgvectors.nearest(DIM, vectors[0], pgvectors.passes_filter(KEY, None), 50)
     with engine.connect() as conn:
         sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
     index_scan = f"Index Scan using {pgvectors.hnsw_index_name(DIM)}" in explained
     assert index_scan == (plan == "hnsw")
+
+
+def test_the_scan_probes_the_filter_by_pk(filled: tuple[sa.Engine, np.ndarray, str]) -> None:
+    """The filter is evaluated on each row the scan returns, by the row's pk (an index
+    probe of the images at scale), never by a hash of the whole scope (a scan of every
+    image that passes it)."""
+    engine, vectors, _ = filled
+    scope = select_pks(parse_formula("w<50"), 1)
+    passes = pgvectors.passes_filter(KEY, scope)
+    statement = pgvectors.nearest(DIM, vectors[0], passes, pgvectors.HNSW_MAX_SCAN_TUPLES)
+    with engine.connect() as conn:
+        sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
+        explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert "id = embeddings.image_pk" in explained
+    assert "hashed" not in explained
+
+
+@pytest.mark.parametrize("formula", ["w<3 || !w<97", "(w<30 && !w<20) || w=7"])
+def test_a_compound_filter_matches_brute_force(
+    filled: tuple[sa.Engine, np.ndarray, str], monkeypatch: pytest.MonkeyPatch, formula: str
+) -> None:
+    """Unions, intersections and negations of filters as the scan's per-row probe."""
+    engine, vectors, plan = filled
+    monkeypatch.setattr(pgvectors, "EXACT_MAX_ROWS", 0)
+    widths = np.arange(SIZE) % 100
+    masks = {
+        "w<3 || !w<97": (widths < 3) | (widths >= 97),
+        "(w<30 && !w<20) || w=7": ((widths < 30) & (widths >= 20)) | (widths == 7),
+    }
+    scope = select_pks(parse_formula(formula), 1)
+    for query in vectors[:5]:
+        with engine.connect() as conn:
+            found = pgvectors.search(conn, KEY, query, 0.5, scope)
+        wanted = expected(vectors, query, 0.5, masks[formula])
+        assert set(found.pks.tolist()) <= wanted
+        assert len(found.pks) >= 0.9 * len(wanted) - 1
+        assert plan == "hnsw" or set(found.pks.tolist()) == wanted
+
+
+@given(outside=st.lists(st.booleans(), max_size=30), before=st.integers(0, 5))
+def test_runs_beyond_the_radius_carry_across_batches(outside: list[bool], before: int) -> None:
+    """runs_beyond against a count kept tuple by tuple."""
+    expected_runs, run = [], before
+    for beyond in outside:
+        run = run + 1 if beyond else 0
+        expected_runs.append(run)
+    runs = pgvectors.runs_beyond(np.array(outside, dtype=bool), before)
+    assert runs.tolist() == expected_runs
 
 
 def test_migration_0009_rebuilds_a_full_precision_index_as_halfvec(
@@ -279,3 +338,50 @@ def test_migration_0009_rebuilds_a_full_precision_index_as_halfvec(
         engine.dispose()
     assert "halfvec_cosine_ops" in definition and "m='16'" in definition
     assert found.pks.tolist() == [1]
+
+
+def test_migration_0011_rebuilds_the_index_with_more_candidates(
+    postgres: PostgresCluster | None,
+) -> None:
+    """A database before 0011 with 0009's index (ef_construction 64): 0011 rebuilds it
+    with index.pgvector's build, and downgrading before it brings 64 back."""
+    if postgres is None:
+        no_postgres()
+    with postgres.database() as url:
+        engine = create_db_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(organisations).values(id=1, name="acme", created_at=0))
+            conn.execute(
+                sa.insert(images),
+                [{"id": 1, "org_id": 1, "image_id": "i1", "created_at": 0, "updated_at": 0}],
+            )
+            PostgresEmbeddings(engine).store(
+                conn, 1, [(1, "clip", "tiny", np.array([1, 0, 0, 0], dtype=np.float32))]
+            )
+            conn.exec_driver_sql("DROP INDEX ix_embeddings_hnsw_4")
+            conn.exec_driver_sql(  # 0009's form
+                "CREATE INDEX ix_embeddings_hnsw_4 ON embeddings USING hnsw "
+                "((embedding::halfvec(4)) halfvec_cosine_ops) "
+                "WITH (m = 16, ef_construction = 64) WHERE vector_dims(embedding) = 4"
+            )
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0010_pgfacets2'")
+        upgrade(engine, "0011_pgvector2")
+        upgraded = index_definition(engine)
+        command.downgrade(alembic_config(engine), "0010_pgfacets2")
+        downgraded = index_definition(engine)
+        with engine.connect() as conn:
+            found = pgvectors.search(conn, KEY, np.array([1, 0, 0, 0], dtype=np.float32), 0.9)
+        engine.dispose()
+    assert f"ef_construction='{pgvectors.HNSW_EF_CONSTRUCTION}'" in upgraded
+    assert "halfvec_cosine_ops" in upgraded and "vector_dims(embedding) = 4" in upgraded
+    assert "ef_construction='64'" in downgraded
+    assert found.pks.tolist() == [1]
+
+
+def index_definition(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.exec_driver_sql(
+                "SELECT pg_get_indexdef('ix_embeddings_hnsw_4'::regclass)"
+            ).scalar_one()
+        )

@@ -5,7 +5,7 @@ alt_text, keywords and label fields, and the generated words (tags, OCR text). O
 SQLite that is a row of the FTS5 table `images_fts` (rowid = images.id). On PostgreSQL the
 table of that name holds one `tsvector` per image and its organisation, built here from
 the same folded words (no text search configuration, parser or locale in between), each
-position weighted by its column (GIN index); `images_fts_words` (migration 0010) holds a
+position weighted by its column (GIN index); `images_fts_words` (migration 0010_pgfacets2) holds a
 row per word of each tsvector with its rank weight, derived from the tsvector by SQL in the
 same transaction (`postings_sql`), so the two never disagree, and the image's facet values
 (the codes of `facet_values`, read from its row and terms), so that the facets of the hits
@@ -101,7 +101,7 @@ fts = sa.table(
     sa.column("document", TSVECTOR),
     sa.column("org_id", sa.Integer),  # PostgreSQL only
 )
-# PostgreSQL only (migration 0010): one row per word of each image's tsvector.
+# PostgreSQL only (migration 0010_pgfacets2): one row per word of each image's tsvector.
 fts_words = sa.table(
     "images_fts_words",
     sa.column("org_id", sa.Integer),
@@ -128,7 +128,7 @@ WITH entries (pk, field, norm, value) AS (
     WHERE field IN ({_LISTS}) AND {{terms}} GROUP BY image_pk, field, value_norm)
 """
 # facet_values.key of an entry `e`: the body of the SQL function facet_key (migration
-# 0010), written out, since PostgreSQL would not inline the function (6 us a call).
+# 0010_pgfacets2), written out, since PostgreSQL would not inline the function (6 us a call).
 ENTRY_KEY = (
     "sha256(convert_to(length(e.field) || ':' || length(e.norm) || ':' || e.field || e.norm"
     " || e.value, 'UTF8'))"

@@ -9,21 +9,22 @@ A similarity filter wants every image of the filter's set with cosine similarity
 Scores are always the full-precision cosine of the stored float32 vector.
 
 - HNSW (the per-dimension partial index of `ensure_hnsw_index`, over the vectors rounded
-  to `halfvec`, migration 0009): the vectors that pass the filter (organisation, kind,
-  model and the formula's metadata filters), nearest first, read through a cursor
-  `HNSW_BATCH` at a time. With pgvector >= 0.8 the scan is iterative
-  (`hnsw.iterative_scan`): it walks on through the graph as long as rows are read, at any
-  selectivity, up to `HNSW_MAX_SCAN_TUPLES` visited; the planner may instead sort the
-  filter's rows exactly, when it thinks that cheaper. The answer is complete when a whole
-  batch is below the threshold (by more than halfvec's rounding): the relaxed order can
-  return a nearer vector a little late, not a batch late. When the scan ends among hits
-  (max_scan_tuples, or more than `HNSW_MAX_LIMIT` of them), exact search answers.
+  to `halfvec`, migration 0011_pgvector2): the slot's vectors nearest first, read through a cursor
+  `HNSW_BATCH` rows at a time, each with its full-precision distance and whether it passes
+  the filter (organisation, kind, model and the formula's scope, probed by pk). With
+  pgvector >= 0.8 the scan is iterative (`hnsw.iterative_scan`, relaxed order): walk after
+  walk of `HNSW_EF_SEARCH` candidates, each sorted, a later one possibly nearer. The
+  answer is complete when a whole walk brought no vector within the threshold (so many
+  tuples in a row beyond it): counted in tuples, not in rows that pass the filter, so the
+  cost is the same at any selectivity. When the scan ends among near vectors
+  (`HNSW_MAX_SCAN_TUPLES`), exact search answers.
 - Exact: the distance of every vector that passes the filter, the threshold in WHERE.
 
 HNSW is approximate in one way only: the graph walk can fail to reach a vector above the
 threshold, so a hit can be missing from the answer (never a wrong hit or a wrong score).
-bench/pg_search.py measures it: recall@10 0.96-1.0 at 10^5 vectors, 0.91-1.0 at 10^6 in
-clustered synthetic data (docs/performance.md). Exact search has no such miss.
+bench/pg_search.py measures it (docs/performance.md); in a graph built with too few
+candidates (`HNSW_EF_CONSTRUCTION`) some vectors have no link to them at all. Exact search
+has no such miss.
 
 pgvector 0.7 (halfvec, no iterative scan) returns at most `hnsw.ef_search` candidates
 before the filter: a selective filter leaves few of them, and one below the threshold would
@@ -45,28 +46,28 @@ from pixsearch.db.tables import embeddings
 from pixsearch.index.vectors import Key, Matches
 
 # The graph's build: m links a node, ef_construction candidates while linking (pgvector's
-# defaults are 16 and 64). bench/pg_search.py, see docs/performance.md.
+# defaults are 16 and 64; migration 0011_pgvector2). At 10^5 clustered vectors (bench/pg_search.py)
+# the share of hits an unbounded scan reaches: 16/64 0.991, 24/64 0.996, 32/64 0.996,
+# 16/128 0.9998, 16/256 1.0, built in 43, 72, 69, 59, 97 s; at 10^6, 16/64 reaches 0.947.
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
-# An HNSW scan's candidate list (hnsw.ef_search): its recall before iterating further, and
-# without iterative scans (pgvector 0.7) the most vectors it returns before the filter.
-# bench/pg_search.py at 1M (clusters of 1000), recall@10 unfiltered / 50 % filter:
-# ef 100 0.75 / 0.81, ef 400 0.91 / 0.91, ef 1000 0.94 / 0.94 at +10 % time over 400.
-HNSW_EF_SEARCH = 400
-# Rows read from the scan at a time, until a whole batch is below the threshold.
-HNSW_BATCH = 50
-# Hits past this many are cheaper to find by exact search than through the graph (about
-# 0.4 ms a hit, against a sequential scan).
-HNSW_MAX_LIMIT = 5000
+HNSW_EF_CONSTRUCTION = 128
+# An HNSW scan's candidate list (hnsw.ef_search): the tuples of one walk, the run beyond
+# the threshold that ends an iterative scan, and without iterative scans (pgvector 0.7) the
+# most vectors it returns before the filter. bench/pg_search.py at 1M (graph 16/128),
+# recall@10 none / 10 % / 1 % filter and buffers read unfiltered: ef 400 0.993 / 0.997 /
+# 0.997, 10,554; ef 200 0.993 / 0.997 / 0.997, 7,526; ef 100 0.960 / 0.963 / 0.937, 6,602.
+HNSW_EF_SEARCH = 200
+# Rows fetched from the scan's cursor at a time: the server walks the graph a batch ahead.
+HNSW_BATCH = 200
 # Iterative scans in relaxed order: strict order drops the vectors it finds after a farther
 # one was returned (recall@10 0.72-0.75 at 1M in bench/pg_search.py).
 HNSW_ORDER = "relaxed_order"
-# Vectors an iterative scan may visit (pgvector's default is 20000): beyond it, exact
-# search costs less than walking on (a guess: not measured against the default).
+# Vectors an iterative scan may visit, and the LIMIT of its statement: past it exact search
+# answers (at 10^6 vectors about 0.5 s of graph against 3.6 s of exact search unfiltered).
 HNSW_MAX_SCAN_TUPLES = 40_000
 HNSW_SEARCH = (
-    f"batches of {HNSW_BATCH} up to {HNSW_MAX_LIMIT}, ef_search {HNSW_EF_SEARCH}, "
-    f"iterative {HNSW_ORDER}, max_scan_tuples {HNSW_MAX_SCAN_TUPLES}"
+    f"ef_search {HNSW_EF_SEARCH}, iterative {HNSW_ORDER}, max_scan_tuples "
+    f"{HNSW_MAX_SCAN_TUPLES}, fetches of {HNSW_BATCH}"
 )
 # pgvector 0.7 only (no iterative scan): below this share of the indexed vectors passing
 # the filter, exact search directly (bench/pg_search.py on 0.6, 100k vectors).
@@ -179,7 +180,7 @@ def search(
     if indexed >= EXACT_MAX_ROWS:  # reltuples is -1 before the first ANALYZE
         iterative = version >= ITERATIVE_SCAN
         if iterative or passes_enough(conn, indexed, where):
-            found = search_hnsw(conn, dim, query, threshold, where, iterative)
+            found = search_hnsw(conn, key, dim, query, threshold, scope, iterative)
             if found is not None:
                 return found
     return search_exact(conn, query, threshold, where)
@@ -207,11 +208,17 @@ def slot_condition(key: Key, dim: int, scope: sa.Select[Any] | None) -> Conditio
         embeddings.c.org_id == org_id,
         embeddings.c.kind == kind,
         embeddings.c.model == model,
-        sa.literal_column(f"vector_dims(embeddings.embedding) = {int(dim)}", sa.Boolean),
+        indexed_dimension(dim),
     ]
     if scope is not None:
         parts.append(embeddings.c.image_pk.in_(scope))
     return sa.and_(*parts)
+
+
+def indexed_dimension(dim: int) -> sa.ColumnElement[bool]:
+    """Vectors of `dim` dimensions: the predicate of their partial HNSW index, a literal so
+    that the planner can match it."""
+    return sa.literal_column(f"vector_dims(embeddings.embedding) = {int(dim)}", sa.Boolean)
 
 
 def distance_to(query: NDArray[np.float32]) -> sa.ColumnElement[float]:
@@ -231,40 +238,70 @@ def passes_enough(conn: sa.Connection, indexed: float, where: Condition) -> bool
 
 def search_hnsw(
     conn: sa.Connection,
+    key: Key,
     dim: int,
     query: NDArray[np.float32],
     threshold: float,
-    where: Condition,
+    scope: sa.Select[Any] | None,
     iterative: bool,
 ) -> Matches | None:
     """The HNSW answer, or None when it cannot be known to hold every hit.
 
-    One scan, read through a server-side cursor `HNSW_BATCH` rows at a time until a whole
-    batch is below the threshold, so that the graph is walked only as far as the hits
-    reach. The scan's order is relaxed (a vector found late may be nearer than one
-    returned before it), hence a batch, not a row, ends it.
+    One scan of the slot's dimension, read through a server-side cursor `HNSW_BATCH` rows
+    at a time; every tuple the scan returns comes back with its distance and whether it
+    passes the filter, so that the stop rule counts the graph's tuples, not the filter's
+    (at a 1 % filter a run of rows is a hundred times as many tuples). The scan's relaxed
+    order sorts each of its iterations (`HNSW_EF_SEARCH` tuples, the candidates of one
+    walk) but not across them: a later iteration may bring nearer vectors. The answer is
+    complete when a whole iteration brought no vector within the threshold's radius:
+    `HNSW_EF_SEARCH` tuples in a row beyond it (a run that long holds the start of an
+    iteration, and an iteration that starts beyond the radius stays beyond it; rows
+    sharing one vector are one candidate of a walk, so among duplicates the run may end
+    inside a walk, a miss of the same kind as a vector the walk never reaches).
     """
     configure_scan(conn, iterative)
-    statement = nearest(dim, query, where, HNSW_MAX_LIMIT if iterative else HNSW_EF_SEARCH)
+    # without iterative scans (pgvector 0.7) the one walk is the whole scan, sorted
+    limit, run = (HNSW_MAX_SCAN_TUPLES, HNSW_EF_SEARCH) if iterative else (HNSW_EF_SEARCH, 1)
+    radius = 1.0 - threshold + HALFVEC_SLACK  # the order is halfvec's, the distances not
+    statement = nearest(dim, query, passes_filter(key, scope), limit)
     options = {"stream_results": True, "max_row_buffer": HNSW_BATCH}
     result = conn.execute(statement, execution_options=options)
     batches: list[Matches] = []
+    beyond = 0  # tuples in a row beyond the radius, up to the current batch
     try:
         while rows := result.fetchmany(HNSW_BATCH):
-            batches.append(as_matches(rows))
-            if batches[-1].scores.max() < threshold - HALFVEC_SLACK:
-                pks = np.concatenate([batch.pks for batch in batches])
-                scores = np.concatenate([batch.scores for batch in batches])
-                keep = scores >= threshold
-                return Matches(pks[keep], scores[keep])
+            distances = np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows))
+            passing = np.fromiter((row[2] for row in rows), dtype=bool, count=len(rows))
+            batches.append(as_matches([row for row, ok in zip(rows, passing, strict=True) if ok]))
+            runs = runs_beyond(distances > radius, beyond)
+            if runs.max() >= run:
+                return within(batches, threshold)
+            beyond = int(runs[-1])
     finally:
         result.close()
-    return None  # the scan ended among hits (max_scan_tuples, or its limit)
+    return None  # the scan ended among vectors within the radius
+
+
+def runs_beyond(outside: NDArray[np.bool_], before: int) -> NDArray[np.int64]:
+    """At each tuple, how many in a row up to it are beyond the radius (`outside`), the
+    previous batch having ended with `before` of them."""
+    positions = np.arange(len(outside))
+    last_inside = np.maximum.accumulate(np.where(outside, -1 - before, positions))
+    return positions - last_inside
+
+
+def within(batches: list[Matches], threshold: float) -> Matches:
+    """The matches of the batches at or above the threshold."""
+    pks = np.concatenate([batch.pks for batch in batches])
+    scores = np.concatenate([batch.scores for batch in batches])
+    keep = scores >= threshold
+    return Matches(pks[keep], scores[keep])
 
 
 def configure_scan(conn: sa.Connection, iterative: bool) -> None:
-    """The transaction's HNSW scan settings."""
-    settings = {"hnsw.ef_search": str(HNSW_EF_SEARCH)}
+    """The transaction's HNSW scan settings: JIT off, as the scan's LIMIT makes the
+    planner expect a long query and compile it (tens of ms) for a few thousand rows."""
+    settings = {"hnsw.ef_search": str(HNSW_EF_SEARCH), "jit": "off"}
     if iterative:
         settings["hnsw.iterative_scan"] = HNSW_ORDER
         settings["hnsw.max_scan_tuples"] = str(HNSW_MAX_SCAN_TUPLES)
@@ -272,15 +309,34 @@ def configure_scan(conn: sa.Connection, iterative: bool) -> None:
     conn.execute(sa.select(*calls))
 
 
-def nearest(dim: int, query: NDArray[np.float32], where: Condition, limit: int) -> sa.Select[Any]:
-    """The `limit` vectors that pass `where` nearest the query in the HNSW index's order,
-    with their full-precision cosine distance."""
+def passes_filter(key: Key, scope: sa.Select[Any] | None) -> sa.ColumnElement[bool]:
+    """Whether a row of the HNSW scan is of the key's slot and in `scope`.
+
+    The scope is probed by the row's pk: a correlated scalar subquery, which the planner
+    cannot turn into a hash of the whole scope (as it does `IN` or `EXISTS`, expecting
+    every row of the scan's LIMIT), a scan of the images for a few thousand rows.
+    """
+    org_id, kind, model = key
+    parts = [embeddings.c.org_id == org_id, embeddings.c.kind == kind, embeddings.c.model == model]
+    if scope is not None:
+        pks = scope.subquery("scope")
+        probe = sa.select(sa.literal(1)).where(pks.c[0] == embeddings.c.image_pk).limit(1)
+        parts.append(probe.scalar_subquery().is_not(None))
+    return sa.and_(*parts)
+
+
+def nearest(
+    dim: int, query: NDArray[np.float32], passes: sa.ColumnElement[bool], limit: int
+) -> sa.Select[Any]:
+    """The `limit` vectors of `dim` dimensions nearest the query in the HNSW index's order,
+    with their full-precision cosine distance and `passes` (the filter, not in WHERE: the
+    scan returns every tuple it walks through, in its own order)."""
     rounded: sa.ColumnElement[Any] = sa.literal_column(f"embeddings.embedding::halfvec({int(dim)})")
     target = sa.cast(sa.literal(vector_text(query), sa.Text), HalfVector(dim))
     order = rounded.op("<=>", return_type=sa.Float)(target)
     return (
-        sa.select(embeddings.c.image_pk, distance_to(query))
-        .where(where)
+        sa.select(embeddings.c.image_pk, distance_to(query), passes.label("passes"))
+        .where(indexed_dimension(dim))
         .order_by(order)
         .limit(limit)
     )
