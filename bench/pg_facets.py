@@ -7,9 +7,8 @@ as the tests start it: `tests.postgres.local_server`), migrated, with their set 
 and tsvectors built as apply builds them, then ANALYZEd. Each query runs through
 `search_images` (the function behind GET /imgs, no model: `t~` is full text alone):
 
-    (c)  t~<word>, facets keywords + country    (20 words of the vocabulary, in turn)
-    (c*) the same as search_ranked answers it when the facets come from the ranking's
-         own scan (`FullText.rank_with_facets`, migration 0010): ranked, paged, rendered
+    (c)  t~<word>, facets keywords + country    (20 words of the vocabulary, in turn; the
+         facets come from the ranking's own scan, `FullText.rank_with_facets`)
     (d)  k=sel10 && d>=2015-1-1, sort_by=date desc
     (d') country=<country> && k=sel10           folded equality of a label field
     (e)  country=<country>                      folded equality alone
@@ -41,19 +40,16 @@ import sqlalchemy as sa
 
 from bench.search import CHUNK, CLUSTER, DIM, VOCABULARY, insert_chunk
 from bench.stats import percentiles
-from pixsearch.backend import Backend, open_backend
+from pixsearch.backend import open_backend
 from pixsearch.db.engine import create_db_engine
 from pixsearch.db.migrate import upgrade
-from pixsearch.index.fulltext import PostgresFullText, postings_sql, tsvector_text
-from pixsearch.search.fusion import fuse, top_order
+from pixsearch.index.fulltext import postings_sql, tsvector_text
 from pixsearch.search.service import (
     Page,
     Searcher,
     SearchParams,
-    render_scored,
     search_images,
 )
-from pixsearch.vocabulary.fields import RESULT_FIELDS
 from tests.postgres import PostgresCluster, local_server
 
 KEPT_DATABASE = "pixsearch_facets"
@@ -427,20 +423,6 @@ def line(
     )
 
 
-def counted_page(conn: sa.Connection, backend: Backend, params: SearchParams) -> Page:
-    """(c) as search_ranked answers a lone `t~` when it takes the facets from the ranking's
-    own scan (`PostgresFullText.rank_with_facets`): the same page, count and facets."""
-    assert isinstance(backend.fulltext, PostgresFullText)
-    text = params.q.removeprefix("t~")
-    ranked, facets = backend.fulltext.rank_with_facets(
-        conn, 1, text, params.lang, None, params.facets, params.facet_limit
-    )
-    hits = fuse([ranked])
-    order = top_order(hits, params.limit, descending=True)
-    page = list(zip(hits.pks[order].tolist(), hits.scores[order].tolist(), strict=True))
-    return Page(render_scored(conn, 1, page, RESULT_FIELDS), len(hits), facets)
-
-
 def report(engine: sa.Engine, size: int, runs: int, show_plans: bool) -> None:
     backend = open_backend(engine)
     searcher = Searcher(backend, None, None)
@@ -461,12 +443,6 @@ def report(engine: sa.Engine, size: int, runs: int, show_plans: bool) -> None:
             check(query.name + " (service)", answers, expected)
             check(query.name + " (DuckDB)", theirs, expected, page=index != 0)
             line(query.name, service, floor, ducked, answers[0][0])
-            if index == 0:
-                counted, answers = timed(
-                    runs, lambda i, q=query: of_page(counted_page(conn, backend, q.params(i)))
-                )
-                check(query.name + " (one scan)", answers, expected)
-                line("(c*) ... ranked and counted", counted, floor, ducked, answers[0][0])
     if show_plans:
         for query in queries(size):
             print(f"  EXPLAIN {query.name}: {query.params(0).q}")
