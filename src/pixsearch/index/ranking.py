@@ -10,6 +10,7 @@ fusing several rankings does.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,13 +40,8 @@ class Ranking:
             return self.pks[:k]
         if "best_first" in self.__dict__ or k >= len(self.pks):
             return self.best_first[:k]
-        if k <= 0:
-            return self.pks[:0]
-        key = -self.relevance
-        kth = np.partition(key, k - 1)[k - 1]
-        candidates = np.flatnonzero(key <= kth)
-        order = np.lexsort((self.pks[candidates], key[candidates]))[:k]
-        return self.pks[candidates[order]]
+        chosen = first_k(self.relevance, self.pks, k, descending=True, ties_descending=False)
+        return self.pks[chosen]
 
     @functools.cached_property
     def best_first(self) -> NDArray[np.int64]:
@@ -53,6 +49,30 @@ class Ranking:
         if self.relevance is None:
             return self.pks
         return sorted_best_first(self.pks, self.relevance)
+
+
+def first_k(
+    scores: NDArray[np.floating[Any]],
+    pks: NDArray[np.int64],
+    k: int,
+    *,
+    descending: bool,
+    ties_descending: bool,
+) -> NDArray[np.intp]:
+    """Indexes of the first k by score, ties by pk in their own direction. Exact with ties:
+    every one tied with the k-th is sorted before the cut; only those few are sorted."""
+    n = len(scores)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if k < n:  # the k-th, without negating every score
+        at = n - k if descending else k - 1
+        kth = np.partition(scores, at)[at]
+        candidates = np.flatnonzero(scores >= kth if descending else scores <= kth)
+    else:
+        candidates = np.arange(n)
+    key = -scores[candidates] if descending else scores[candidates]
+    tie = -pks[candidates] if ties_descending else pks[candidates]
+    return candidates[np.lexsort((tie, key))][:k]
 
 
 def sorted_best_first(pks: NDArray[np.int64], relevance: NDArray[np.float64]) -> NDArray[np.int64]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixsearch.index.ranking import Ranking
+from pixsearch.index.ranking import Ranking, first_k
 from pixsearch.index.vectors import Matches
 
 RRF_K = 60
@@ -90,19 +90,7 @@ def top_order(hits: Hits, k: int, descending: bool) -> NDArray[np.intp]:
 
     Exact with ties: every hit tied with the k-th is sorted before the cut.
     """
-    scores, n = hits.scores, len(hits.scores)
-    if k <= 0:
-        return np.zeros(0, dtype=np.intp)
-    if k < n:  # the k-th best, without negating every score
-        at = n - k if descending else k - 1
-        kth = np.partition(scores, at)[at]
-        candidates = np.flatnonzero(scores >= kth if descending else scores <= kth)
-    else:
-        candidates = np.arange(n)
-    key = -scores[candidates] if descending else scores[candidates]  # the few only
-    tie = -hits.pks[candidates] if descending else hits.pks[candidates]
-    order = candidates[np.lexsort((tie, key))]
-    return order[:k]
+    return first_k(hits.scores, hits.pks, k, descending=descending, ties_descending=descending)
 
 
 def by_score(matches: Matches) -> Ranking:
