@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.search import VOCABULARY, populate
-from bench.stats import percentiles
+from bench.stats import timed
 from pixsearch.backend import open_backend
 from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.engine import create_db_engine
@@ -111,17 +110,6 @@ class RawWithoutVectors:
 
     def close(self) -> None:
         self.raw.close()
-
-
-def timed(runs: int, call: Callable[[int], Any]) -> tuple[dict[str, float], list[Any]]:
-    """p50 and p95 in ms of `call(i)` for i in range(runs), after one warm-up call."""
-    call(0)
-    times, answers = [], []
-    for i in range(runs):
-        started = time.perf_counter()
-        answers.append(call(i))
-        times.append((time.perf_counter() - started) * 1000)
-    return percentiles(times, (50, 95)), answers
 
 
 # --- tantivy -------------------------------------------------------------------------------

@@ -30,8 +30,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.search import CHUNK, CLUSTER, DIM, VOCABULARY, insert_chunk
-from bench.stats import percentiles
+from bench.stats import timed
 from pixsearch.backend import open_backend
 from pixsearch.db.engine import create_db_engine
-from pixsearch.db.migrate import upgrade
 from pixsearch.index.fulltext import postings_sql, tsvector_text
 from pixsearch.search.service import (
     Page,
@@ -50,7 +48,7 @@ from pixsearch.search.service import (
     SearchParams,
     search_images,
 )
-from tests.postgres import PostgresCluster, local_server
+from tests.postgres import bench_database
 
 KEPT_DATABASE = "pixsearch_facets"
 FACET_LIMIT = 20
@@ -129,30 +127,6 @@ def copy_chunk(
             if pk <= last:
                 columns = (title, "", "", "", keywords, labels)
                 copy.write_row((pk + offset, org, tsvector_text(columns)))
-
-
-@contextmanager
-def open_database(data: str | None) -> Iterator[str]:
-    """A throwaway database, or with `data` the kept one of a cluster in that directory."""
-    with local_server(None if data is None else Path(data), BENCH_SETTINGS) as admin_url:
-        assert admin_url is not None, "no PostgreSQL with pgvector: run `make postgres`"
-        if data is None:
-            with PostgresCluster(admin_url).database() as url:
-                yield url
-            return
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            exists = conn.exec_driver_sql(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (KEPT_DATABASE,)
-            ).scalar()
-            if not exists:
-                conn.exec_driver_sql(f"CREATE DATABASE {KEPT_DATABASE}")
-        admin.dispose()
-        url = sa.make_url(admin_url).set(database=KEPT_DATABASE).render_as_string(False)
-        engine = create_db_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
 
 
 def holds_rows(engine: sa.Engine, size: int) -> bool:
@@ -364,17 +338,6 @@ def duck_answer(duck: Any, index: int, i: int) -> Answer:
 # --- Measuring -------------------------------------------------------------------------------
 
 
-def timed(runs: int, call: Callable[[int], Answer]) -> tuple[dict[str, float], list[Answer]]:
-    """p50 and p95 in ms of `call(i)` for i in range(runs), after one warm-up call."""
-    call(0)
-    times, answers = [], []
-    for i in range(runs):
-        started = time.perf_counter()
-        answers.append(call(i))
-        times.append((time.perf_counter() - started) * 1000)
-    return percentiles(times, (50, 95)), answers
-
-
 def check(name: str, got: list[Answer], expected: list[Answer], page: bool = True) -> None:
     for i, (mine, theirs) in enumerate(zip(got, expected, strict=True)):
         same = mine[0] == theirs[0] and mine[2] == theirs[2] and (not page or mine[1] == theirs[1])
@@ -457,7 +420,7 @@ def main() -> None:
     parser.add_argument("--data", help="Cluster directory kept between runs (reuses its rows).")
     parser.add_argument("--explain", action="store_true", help="Print the service's plans.")
     args = parser.parse_args()
-    with open_database(args.data) as url:
+    with bench_database(args.data, BENCH_SETTINGS, KEPT_DATABASE) as url:
         engine = create_db_engine(url)
         if holds_rows(engine, args.size):
             print(f"== {args.size:,} images already in {args.data}: load skipped")

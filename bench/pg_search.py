@@ -41,8 +41,7 @@ from __future__ import annotations
 import argparse
 import struct
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,9 @@ import sqlalchemy as sa
 
 from bench.stats import percentiles
 from pixsearch.db.engine import create_db_engine
-from pixsearch.db.migrate import upgrade
 from pixsearch.index import pgvector
 from pixsearch.index.vectors import Matches
-from tests.postgres import PostgresCluster, local_server
+from tests.postgres import bench_database
 
 DIM = 512
 MODEL = "bench-clip"
@@ -294,7 +292,7 @@ def main() -> None:
     picks = rng.integers(0, args.size, args.queries)
     noise = QUERY_NOISE * rng.standard_normal((args.queries, DIM), dtype=np.float32)
     queries = [v / np.linalg.norm(v) for v in np.asarray(vectors[picks]) + noise]
-    with open_database(args.data) as url:
+    with bench_database(args.data, BENCH_SETTINGS, KEPT_DATABASE) as url:
         engine = create_db_engine(url)
         if holds_rows(engine, args.size):
             print(f"{args.size} vectors of {DIM} d already in {args.data}: load skipped")
@@ -316,30 +314,6 @@ def main() -> None:
                 prewarm(engine)
             report(engine, vectors, widths, queries, args.threshold, args.exact_queries)
         engine.dispose()
-
-
-@contextmanager
-def open_database(data: str | None) -> Iterator[str]:
-    """A throwaway database, or with `data` the kept one of a cluster in that directory."""
-    with local_server(None if data is None else Path(data), BENCH_SETTINGS) as admin_url:
-        assert admin_url is not None, "no PostgreSQL with pgvector: run `make postgres`"
-        if data is None:
-            with PostgresCluster(admin_url).database() as url:
-                yield url
-            return
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            exists = conn.exec_driver_sql(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (KEPT_DATABASE,)
-            ).scalar()
-            if not exists:
-                conn.exec_driver_sql(f"CREATE DATABASE {KEPT_DATABASE}")
-        admin.dispose()
-        url = sa.make_url(admin_url).set(database=KEPT_DATABASE)
-        engine = create_db_engine(url.render_as_string(hide_password=False))
-        upgrade(engine)
-        engine.dispose()
-        yield url.render_as_string(hide_password=False)
 
 
 def holds_rows(engine: sa.Engine, size: int) -> bool:

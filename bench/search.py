@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from bench.stats import percentiles
+from bench.stats import percentiles, timed
 from pixsearch.backend import Backend, open_backend
 from pixsearch.db.dialect import SQLiteDialect
 from pixsearch.db.engine import create_db_engine
@@ -73,6 +73,7 @@ DIM = 512
 # The filters of (b) and (b') by the share of images they keep.
 VECTOR_FILTERS = {1: "k=sel1", 10: "k=sel10", 50: "k=sel50", 100: "d>=2000-1-1"}
 CHUNK = 20_000
+WARM_UP = -1  # the query each timing runs once first: queries are indexed from -1
 CLUSTER = 50
 NOISE = 0.029  # per dimension: two members of a cluster have cosine about 0.7
 COUNTRIES = [f"Country {i:02d}" for i in range(40)]
@@ -213,17 +214,6 @@ def open_database(directory: Path, size: int, model: str) -> sa.Engine:
     return engine
 
 
-def timed(runs: int, call: Callable[[int], Any]) -> tuple[dict[str, float], list[Any]]:
-    """p50 and p95 in ms of `call(i)` for i in range(runs), after one warm-up call."""
-    call(-1)
-    times, answers = [], []
-    for i in range(runs):
-        started = time.perf_counter()
-        answers.append(call(i))
-        times.append((time.perf_counter() - started) * 1000)
-    return percentiles(times, (50, 95)), answers
-
-
 def bare_top(matrix: np.ndarray, query: np.ndarray, k: int = 50) -> np.ndarray:
     scores = matrix @ query
     top = np.argpartition(-scores, k)[:k]
@@ -261,8 +251,8 @@ def timed_beside(
 ) -> tuple[dict[str, float], list[Any], dict[str, float], list[Any]]:
     """`timed` of `call` and of `peer`, the peer answering each query just before `call`
     does: the ratio of their p50s is the figure this machine's drift moves least."""
-    call(-1)
-    peer(-1)
+    call(WARM_UP)
+    peer(WARM_UP)
     times, peer_times, answers, peer_answers = [], [], [], []
     for i in range(runs):
         started = time.perf_counter()
@@ -303,7 +293,7 @@ def time_vector_cases(
     def floor(i: int) -> Any:
         return bare_top(snap.matrix, queries[i])
 
-    bare, _ = timed(runs, floor)
+    bare, _ = timed(runs, floor, WARM_UP)
     print(f"  bare NumPy top 50      {bare}")
     pure, pages, beside = timed_beside_bare(runs, lambda i: search(f"i~img{targets[i]}"), floor)
     assert all(page.results[0]["image_id"] == f"img{targets[i]}" for i, page in enumerate(pages))
@@ -529,7 +519,7 @@ def run_columns(
                 lambda i: search(f"t~{words[i + 1]}", facets=FACETS),
                 lambda i: tantivy_search(tantivy_index, words[i + 1]),
             )
-            bare, _ = timed(runs, lambda i: search(f"t~{words[i + 1]}"))
+            bare, _ = timed(runs, lambda i: search(f"t~{words[i + 1]}"), WARM_UP)
             hits = all(p.count == a[0] for p, a in zip(pages, answers, strict=True))
             facets = all(same_facets(p, a[2]) for p, a in zip(pages, answers, strict=True))
             compare(
@@ -541,9 +531,11 @@ def run_columns(
                 f"hits ~{pages[0].count:,}",
             )
             ranked = [backend.fulltext.rank(conn, 1, word, "en", None) for word in words]
-            alone, _ = timed(runs, lambda i: facets_of(ranked[i + 1]))
+            alone, _ = timed(runs, lambda i: facets_of(ranked[i + 1]), WARM_UP)
             before, _ = timed(
-                min(runs, 5), lambda i: search(f"t~{words[i + 1]}", sql_only, facets=FACETS)
+                min(runs, 5),
+                lambda i: search(f"t~{words[i + 1]}", sql_only, facets=FACETS),
+                WARM_UP,
             )
             print(
                 f"      the 2 facets alone {alone} ({alone['p50'] / peer['p50']:.2f}x tantivy's "
@@ -587,7 +579,7 @@ def run_columns(
             )
             same = pages[0].count == answers[0][0] and pks_of(pages[0]) == answers[0][1]
             before, _ = timed(
-                min(runs, 5), lambda i, f=formula, o=options: search(f, sql_only, **o)
+                min(runs, 5), lambda i, f=formula, o=options: search(f, sql_only, **o), WARM_UP
             )
             compare(
                 label,
@@ -636,7 +628,7 @@ def run_http(engine: sa.Engine, targets: list[int], runs: int, model: ClipModel)
             answer.raise_for_status()
             return answer
 
-        figures, _ = timed(runs, get)
+        figures, _ = timed(runs, get, WARM_UP)
     print(f"  (a) over HTTP          {figures}")
     server.should_exit = True
     thread.join()

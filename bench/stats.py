@@ -1,8 +1,10 @@
-"""Small figures shared by the benchmarks: percentiles and resident memory."""
+"""Small figures shared by the benchmarks: timings, percentiles and resident memory."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -10,6 +12,22 @@ import numpy as np
 def percentiles(values: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict[str, float]:
     array = np.asarray(values, dtype=float)
     return {f"p{point}": round(float(np.percentile(array, point)), 2) for point in points}
+
+
+Answer = TypeVar("Answer")
+
+
+def timed(
+    runs: int, call: Callable[[int], Answer], warm_up: int = 0
+) -> tuple[dict[str, float], list[Answer]]:
+    """p50 and p95 in ms of `call(i)` for i in range(runs), after one warm-up `call(warm_up)`."""
+    call(warm_up)
+    times, answers = [], []
+    for i in range(runs):
+        started = time.perf_counter()
+        answers.append(call(i))
+        times.append((time.perf_counter() - started) * 1000)
+    return percentiles(times, (50, 95)), answers
 
 
 def rss_mib(pid: int) -> float:

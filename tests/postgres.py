@@ -160,6 +160,31 @@ def local_server(
 
 
 @contextmanager
+def bench_database(data: str | None, settings: Sequence[str], name: str) -> Iterator[str]:
+    """For a benchmark: a migrated throwaway database, or with `data` the kept database
+    `name` of a cluster in that directory (created on its first run)."""
+    with local_server(None if data is None else Path(data), settings) as admin_url:
+        assert admin_url is not None, "no PostgreSQL with pgvector: run `make postgres`"
+        if data is None:
+            with PostgresCluster(admin_url).database() as url:
+                yield url
+            return
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).scalar()
+            if not exists:
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        admin.dispose()
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        engine = create_db_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@contextmanager
 def start_cluster() -> Iterator[PostgresCluster | None]:
     """The configured server, or a throwaway local cluster; None when neither can be had."""
     url = os.environ.get("PIXSEARCH_TEST_POSTGRES_URL")
