@@ -19,8 +19,9 @@ else, so that "a red car" does not match every image that says "a". On SQLite th
 the formula of FTS5's bm25() with the column weights `WEIGHTS`, over the folded words
 (`vocabulary.text.folded_words`, as on PostgreSQL), with the organisation's own counts;
 the ranking is FTS5's own wherever its unicode61 tokenizer folds alike (it keeps `ß`,
-`ё`, Greek accents and ligatures, which folded_words folds) and the catalogue holds one
-organisation (FTS5 counts the whole table). `ranked` is that FTS5 query, kept as the
+`ё`, Greek accents and ligatures, which folded_words folds), the catalogue holds one
+organisation (FTS5 counts the whole table) and no two query words fold alike (here they
+count once, FTS5 counts `Café cafe` twice). `ranked` is that FTS5 query, kept as the
 reference the tests and `bench/fulltext.py` compare with. PostgreSQL has no BM25: it
 ranks in `ts_rank_cd` order, with the BM25 column weights as tsvector weights A, B, C, so
 ranks (not matches) may differ from SQLite's. For an OR of lexemes, ts_rank_cd's covers are
