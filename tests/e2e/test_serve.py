@@ -73,7 +73,12 @@ def test_kill_9_loses_nothing_and_applies_nothing_twice(
             response = httpx.post(f"{server.url}/imgs", json=batch, headers=headers, timeout=10)
             assert response.status_code == 202
             acknowledged[response.json()["operation_id"]] = ids
-        time.sleep(0.4 + 0.3 * round_)
+        # Kill while an operation runs, at a different point of it each round: the worker's
+        # claim is waited for first, so that a slow start never leaves nothing running.
+        deadline = time.monotonic() + 20
+        while running_operations(db) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1 + 0.3 * round_)
         server.kill()
         with sqlite3.connect(db) as conn:
             running = conn.execute("SELECT count(*) FROM operations WHERE state='running'")
@@ -97,3 +102,10 @@ def test_kill_9_loses_nothing_and_applies_nothing_twice(
         attempts = conn.execute("SELECT max(attempts) FROM operations").fetchone()[0]
     assert sorted(logged) == sorted(acknowledged)  # each finished exactly once
     assert attempts >= 2  # some operation really ran again after a kill
+
+
+def running_operations(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM operations WHERE state='running'").fetchone()[0]
+        )
