@@ -126,6 +126,10 @@ async def get_organisation(
     request: Request,
     api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
 ) -> Organisation:
+    return await organisation_of(request, api_key)
+
+
+async def organisation_of(request: Request, api_key: str | None) -> Organisation:
     """The key's organisation; the database is read only when the key is not cached."""
     cache: KeyCache = request.app.state.key_cache
     digest = hash_key(api_key or "")

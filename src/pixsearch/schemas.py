@@ -31,6 +31,23 @@ class Problems(BaseModel):
 Answers = dict[int | str, dict[str, Any]]
 
 
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI entries of `model`'s fields as query parameters, as FastAPI writes those
+    of `Annotated[model, Query()]`: for routes that read their query themselves."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": field.get("description"),
+            "schema": field,
+        }
+        for name, field in schema["properties"].items()
+    ]
+
+
 def error_answers(*statuses: int) -> Answers:
     """The `responses=` of a route for these error statuses."""
     return {status: ERRORS[status] for status in statuses}

@@ -68,6 +68,29 @@ def test_query_and_path_validation(api: Api, path: str, loc: list[Any]) -> None:
     assert loc in detail_locs(api.post(path, json={"src": SRC}))
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "loc", "type_"),
+    [
+        ("PUT", "/imgs/a?urgent=2", ["query", "urgent"], "bool_parsing"),
+        ("PATCH", "/imgs?strict=maybe", ["query", "strict"], "bool_parsing"),
+        ("DELETE", "/imgs/a?subset=x", ["query", "subset"], "bool_parsing"),
+        ("DELETE", "/imgs?wait=", ["query", "wait"], "bool_parsing"),
+        ("POST", "/celebs/Ada?lang=xx", ["query", "lang"], "literal_error"),
+        ("DELETE", "/celebs/Ada?urgent=no-thanks", ["query", "urgent"], "bool_parsing"),
+    ],
+)
+def test_every_write_route_checks_its_flags(
+    api: Api, method: str, path: str, loc: list[Any], type_: str
+) -> None:
+    """The write routes read their flags themselves (images/router.read_write): each bad
+    one is FastAPI's own 422, naming it; and the key is checked before them."""
+    body = [{"id": "a", "src": SRC}] if path.startswith("/imgs?") else {"src": SRC}
+    response = api.request(method, path, json=None if method == "DELETE" else body)
+    (entry,) = response.json()["detail"]
+    assert response.status_code == 422 and entry["loc"] == loc and entry["type"] == type_
+    assert api.client.request(method, path).status_code == 401
+
+
 def test_malformed_json_is_422(api: Api) -> None:
     response = api.post(
         "/imgs/a", content=b"{not json", headers={"Content-Type": "application/json"}

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from pixsearch.backend import open_backend
 from pixsearch.db.dialect import dialect_of
-from pixsearch.db.tables import images, operations, organisations
+from pixsearch.db.tables import images, operation_items, operations, organisations
 from pixsearch.operations import store
 from pixsearch.operations.apply import apply_operation
-from pixsearch.vocabulary.operations import NewItem, Prepared
+from pixsearch.vocabulary.operations import NewItem, NewOperation, Prepared
 
 
 def enqueue(
@@ -218,3 +218,33 @@ def test_a_cancelled_operation_is_not_claimed(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         store.cancel(conn, dialect_of(conn), 1, op_id)
         assert store._mark_running(conn, op_id, "late", None) is None
+
+
+def test_a_group_of_operations_gets_new_ids_in_its_order(engine: sa.Engine) -> None:
+    """enqueue_many numbers a group in one INSERT (Dialect.insert_numbered): each id names
+    the operation given at its place, after the ids already taken, and items follow it."""
+    org = 1
+    before = enqueue(engine, org)
+    group = [
+        NewOperation(
+            org_id=org,
+            method="upd",
+            mode="patch",
+            lang=lang,
+            items=[NewItem(f"{lang}{n}", f"{lang}{n}", {"title": lang}) for n in range(size)],
+        )
+        for lang, size in (("fr", 2), ("es", 1), ("pt", 3))
+    ]
+    with engine.begin() as conn:
+        ids = store.enqueue_many(conn, dialect_of(conn), group)
+    assert ids == sorted(ids) and ids[0] > before and len(set(ids)) == 3
+    for op_id, operation in zip(ids, group, strict=True):
+        row = row_of(engine, op_id)
+        assert (row.lang, row.num_total) == (operation.lang, len(operation.items))
+        with engine.connect() as conn:
+            items = conn.execute(
+                sa.select(operation_items.c.raw_id)
+                .where(operation_items.c.op_id == op_id)
+                .order_by(operation_items.c.seq)
+            ).scalars()
+            assert list(items) == [item.raw_id for item in operation.items]

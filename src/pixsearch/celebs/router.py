@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 from pixsearch.celebs import service
 from pixsearch.celebs.schemas import Celeb, CelebBody, check_name
 from pixsearch.deps import OrgDep, ReadConnDep
-from pixsearch.images.router import WRITE_ANSWERS, DeleteDep, WriteDep, write_answer
+from pixsearch.images.router import DELETE_ROUTE, WRITE_ROUTE, DeleteDep, WriteDep, write_answer
 from pixsearch.schemas import error_answers
 from pixsearch.vocabulary.operations import Mode, NewItem
 
@@ -26,17 +26,17 @@ def person(name: str, body: CelebBody | None) -> list[NewItem]:
     return [NewItem(name, name, None if body is None else body.model_dump())]
 
 
-@router.post("/celebs/{name}", responses=WRITE_ANSWERS, summary="Register or extend a person")
+@router.post("/celebs/{name}", **WRITE_ROUTE, summary="Register or extend a person")
 async def add_celeb(name: NamePath, body: CelebBody, write: WriteDep) -> Response:
     return await write_answer(write, Mode.CEL_ADD, person(name, body))
 
 
-@router.put("/celebs/{name}", responses=WRITE_ANSWERS, summary="Replace a person's faces")
+@router.put("/celebs/{name}", **WRITE_ROUTE, summary="Replace a person's faces")
 async def replace_celeb(name: NamePath, body: CelebBody, write: WriteDep) -> Response:
     return await write_answer(write, Mode.CEL_PUT, person(name, body))
 
 
-@router.delete("/celebs/{name}", responses=WRITE_ANSWERS, summary="Remove a person")
+@router.delete("/celebs/{name}", **DELETE_ROUTE, summary="Remove a person")
 async def delete_celeb(name: NamePath, write: DeleteDep) -> Response:
     return await write_answer(write, Mode.CEL_DEL, person(name, None))
 

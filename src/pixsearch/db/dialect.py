@@ -46,6 +46,13 @@ class Dialect(ABC):
         operation."""
 
     @abstractmethod
+    def insert_numbered(
+        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+    ) -> list[int]:
+        """Insert `rows` into `table` (its integer primary key `id` left to the database);
+        their new ids, in the order of `rows`."""
+
+    @abstractmethod
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         """Tell listeners in other processes, when the transaction commits."""
 
@@ -95,6 +102,22 @@ class SQLiteDialect(Dialect):
     def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
         return True  # SQLite transactions that write are already serial (BEGIN IMMEDIATE)
 
+    def insert_numbered(
+        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+    ) -> list[int]:
+        """The ids SQLite itself would give (the largest plus one, row after row), given in
+        one multi-row INSERT: SQLite cannot say in which order a multi-row RETURNING
+        answers, so SQLAlchemy would otherwise insert row by row. No other writer can take
+        these ids meanwhile: a transaction that writes holds SQLite's one write lock (a
+        deferred one that lost the race fails to upgrade instead, and the primary key
+        refuses a duplicate in any case)."""
+        last = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+        ids = list(range(last + 1, last + 1 + len(rows)))
+        conn.execute(
+            sa.insert(table), [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)]
+        )
+        return ids
+
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         return None  # one process: the worker wakes its waiters directly
 
@@ -139,6 +162,13 @@ class PostgresDialect(Dialect):
     def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
         """Two workers could otherwise each claim one of the same organisation's operations."""
         return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(1, org_id))).scalar())
+
+    def insert_numbered(
+        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+    ) -> list[int]:
+        """One INSERT ... RETURNING, sorted by SQLAlchemy into the order of `rows`."""
+        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return [row.id for row in conn.execute(statement, rows)]
 
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         conn.execute(sa.select(sa.func.pg_notify(channel, payload)))

@@ -59,10 +59,7 @@ def enqueue_many(conn: sa.Connection, dialect: Dialect, new: list[NewOperation])
         }
         for op in new
     ]
-    result = conn.execute(
-        sa.insert(operations).returning(operations.c.id, sort_by_parameter_order=True), rows
-    )
-    ids = [row.id for row in result]
+    ids = dialect.insert_numbered(conn, operations, rows)
     items = [
         {
             "op_id": op_id,
