@@ -78,8 +78,16 @@ class Dialect(ABC):
         """The single integer column of `statement`, as an array, fast even for a million."""
 
     @abstractmethod
+    def pk_set(self, column: sa.ColumnElement[int], values: sa.BindParameter[str]) -> Condition:
+        """`column` is one of the pks that `values` holds, written by `pk_list_text`."""
+
+    @abstractmethod
+    def pk_list_text(self, values: list[int]) -> str:
+        """pks as the one text parameter of `pk_set`."""
+
     def large_pk_set(self, column: sa.ColumnElement[int], values: list[int]) -> Condition:
         """`column` is one of many `values`, bound as one parameter."""
+        return self.pk_set(column, sa.literal(self.pk_list_text(values), sa.Text))
 
     @abstractmethod
     def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -147,9 +155,12 @@ class SQLiteDialect(Dialect):
             return np.zeros(0, dtype=np.int64)
         return np.fromstring(str(text), dtype=np.int64, sep=",")
 
-    def large_pk_set(self, column: sa.ColumnElement[int], values: list[int]) -> Condition:
-        table = sa.func.json_each(sa.literal(json.dumps(values), sa.Text))
+    def pk_set(self, column: sa.ColumnElement[int], values: sa.BindParameter[str]) -> Condition:
+        table = sa.func.json_each(values)
         return column.in_(sa.select(table.table_valued("value").c.value))
+
+    def pk_list_text(self, values: list[int]) -> str:
+        return json.dumps(values)
 
     def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.collate(column, "NOCASE")
@@ -196,15 +207,17 @@ class PostgresDialect(Dialect):
         text = conn.execute(sa.select(sa.cast(sa.func.array_agg(column), sa.Text))).scalar()
         return parse_pk_array(text)
 
-    def large_pk_set(self, column: sa.ColumnElement[int], values: list[int]) -> Condition:
-        """`column = ANY(array)`, the array bound as one text literal and read by an
+    def pk_set(self, column: sa.ColumnElement[int], values: sa.BindParameter[str]) -> Condition:
+        """`column = ANY(array)`, the array bound as one text parameter and read by an
         InitPlan. Text, because psycopg adapts a list of 20k ints ten times slower than
         it sends a string. An InitPlan, because the planner, given the array as a
         constant, estimates its elements one by one (tens of milliseconds for 20k) and
         then prefers a sequential scan; given a parameter, it looks the pks up by index."""
-        literal = sa.literal("{" + str(values)[1:-1] + "}", sa.Text)  # str(): the fastest
-        array = sa.select(sa.cast(literal, PK_ARRAY)).scalar_subquery()
+        array = sa.select(sa.cast(values, PK_ARRAY)).scalar_subquery()
         return column == sa.any_(sa.cast(array, PK_ARRAY))
+
+    def pk_list_text(self, values: list[int]) -> str:
+        return "{" + str(values)[1:-1] + "}"  # str(): the fastest
 
     def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.func.lower(column)

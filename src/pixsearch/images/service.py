@@ -9,6 +9,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from pixsearch.db.bulk import chunked
+from pixsearch.db.dialect import DIALECTS, dialect_of
 from pixsearch.db.tables import images
 from pixsearch.errors import NotFound
 from pixsearch.vocabulary.fields import READABLE_FIELDS
@@ -55,13 +56,16 @@ def read_page(
     """The organisation's images among `pks` (a page of results), rendered with `fields`,
     by pk: one query by pk alone, so SQLite looks the rows up by rowid instead of scanning
     the organisation's index; the organisation is checked on each row. Only the fields'
-    columns are read, and rows become dicts by zip (row._mapping per value cost four times
+    columns are read, the pks travel as one parameter (an expanding IN is rewritten on
+    every call), and rows become dicts by zip (row._mapping per value cost four times
     the query on every search)."""
     if not pks:
         return {}
-    names, statement = page_statement(tuple(fields))
+    dialect = dialect_of(conn)
+    names, statement = page_statement(dialect.name, tuple(fields))
     found = {}
-    for row in conn.execute(statement, {"pks": list(pks)}).all():
+    values = {"pks": dialect.pk_list_text(list(pks))}
+    for row in conn.execute(statement, values).all():
         if row[1] == org_id:
             rendered = dict(zip(names, row, strict=True))
             del rendered["id"], rendered["org_id"]
@@ -70,12 +74,13 @@ def read_page(
 
 
 @functools.lru_cache(maxsize=64)
-def page_statement(fields: tuple[str, ...]) -> tuple[tuple[str, ...], sa.Select[Any]]:
+def page_statement(engine: str, fields: tuple[str, ...]) -> tuple[tuple[str, ...], sa.Select[Any]]:
     """The columns `read_page` reads for these fields (pk and organisation first), and the
-    statement, built once per set of fields."""
+    statement, built once per engine and set of fields."""
     names = ("id", "org_id", *dict.fromkeys(fields))
+    pks = sa.bindparam("pks", type_=sa.Text)
     statement = sa.select(*(images.c[name] for name in names)).where(
-        images.c.id.in_(sa.bindparam("pks", expanding=True))
+        DIALECTS[engine]().pk_set(images.c.id, pks)
     )
     return names, statement
 
