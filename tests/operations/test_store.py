@@ -248,3 +248,38 @@ def test_a_group_of_operations_gets_new_ids_in_its_order(engine: sa.Engine) -> N
                 .order_by(operation_items.c.seq)
             ).scalars()
             assert list(items) == [item.raw_id for item in operation.items]
+
+
+@pytest.mark.parametrize("body", [{"title": "Café ☕", "keywords": ["a", "b"]}, None, []])
+def test_insert_rows_stores_what_sqlalchemy_stores(engine: sa.Engine, body: Any) -> None:
+    """Dialect.insert_rows (plain SQL on SQLite) writes each value as sa.insert would: the
+    same stored text for JSON, the same flags, read back alike."""
+    op_a, op_b = enqueue(engine, 1), enqueue(engine, 1)
+    with engine.begin() as conn:
+        dialect_of(conn).insert_rows(
+            conn,
+            operation_items,
+            [{"op_id": op_a, "seq": 5, "image_id": "x", "raw_id": 7, "body": body}],
+        )
+        conn.execute(
+            sa.insert(operation_items),
+            [{"op_id": op_b, "seq": 5, "image_id": "x", "raw_id": 7, "body": body}],
+        )
+    columns = (
+        operation_items.c.image_id,
+        operation_items.c.raw_id,
+        operation_items.c.body,
+        sa.cast(operation_items.c.body, sa.Text),
+    )
+    with engine.connect() as conn:
+        mine, theirs = (
+            tuple(
+                conn.execute(
+                    sa.select(*columns).where(
+                        operation_items.c.op_id == op_id, operation_items.c.seq == 5
+                    )
+                ).one()
+            )
+            for op_id in (op_a, op_b)
+        )
+    assert mine == theirs and mine[2] == body

@@ -8,6 +8,7 @@ derived indexes keep their own engine classes (`index.fulltext`, `index.embeddin
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -44,6 +46,10 @@ class Dialect(ABC):
     def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
         """Hold, until the transaction ends, the right to claim this organisation's next
         operation."""
+
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` (dicts of the same keys) in one executemany."""
+        conn.execute(sa.insert(table), rows)
 
     @abstractmethod
     def insert_numbered(
@@ -121,10 +127,26 @@ class SQLiteDialect(Dialect):
         refuses a duplicate in any case)."""
         last = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
         ids = list(range(last + 1, last + 1 + len(rows)))
-        conn.execute(
-            sa.insert(table), [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)]
+        self.insert_rows(
+            conn, table, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)]
         )
         return ids
+
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """One executemany of plain SQL: SQLAlchemy's processing of each row's parameters
+        cost more than the inserts of a write's group (bench/writes.py). JSON columns are
+        written as SQLAlchemy writes them (json.dumps, None as 'null')."""
+        if not rows:
+            return
+        names = tuple(rows[0])
+        sql, encoded = plain_insert(table, names)
+        values = []
+        for row in rows:
+            value = [row[name] for name in names]
+            for at in encoded:
+                value[at] = json.dumps(value[at])
+            values.append(tuple(value))
+        conn.exec_driver_sql(sql, values)
 
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         return None  # one process: the worker wakes its waiters directly
@@ -164,6 +186,18 @@ class SQLiteDialect(Dialect):
 
     def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.collate(column, "NOCASE")
+
+
+@functools.lru_cache(maxsize=32)
+def plain_insert(table: sa.Table, names: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
+    """SQLite's INSERT of these columns with positional parameters, and the positions of
+    the JSON columns among them."""
+    quote = sqlite_dialect().identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    marks = ", ".join("?" * len(names))
+    sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})"
+    encoded = tuple(i for i, name in enumerate(names) if isinstance(table.c[name].type, sa.JSON))
+    return sql, encoded
 
 
 class PostgresDialect(Dialect):

@@ -72,7 +72,7 @@ def enqueue_many(conn: sa.Connection, dialect: Dialect, new: list[NewOperation])
         for seq, item in enumerate(op.items)
     ]
     if items:
-        conn.execute(sa.insert(operation_items), items)
+        dialect.insert_rows(conn, operation_items, items)
     if ids:
         # One notification wakes every listener: once per transaction, not per operation
         # (a statement each, most of a group's cost on PostgreSQL). The payload, the

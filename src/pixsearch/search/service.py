@@ -465,7 +465,13 @@ def render_scored(
 ) -> list[dict[str, Any]]:
     """The rows of one page of (pk, score) in page order; rows deleted meanwhile are left out."""
     rows = read_page(conn, org_id, [pk for pk, _ in page], fields)
-    return [{**rows[pk], "score": score} for pk, score in page if pk in rows]
+    results = []
+    for pk, score in page:
+        row = rows.get(pk)
+        if row is not None:
+            row["score"] = score  # the row is read_page's new dict: no copy needed
+            results.append(row)
+    return results
 
 
 Scope = tuple[Node, ...]  # metadata filters that all hold; () is the whole organisation
