@@ -72,7 +72,7 @@ def test_every_endpoint_declares_its_errors(
 def test_write_routes_document_what_they_read_themselves(
     document: dict[str, Any], method: str, path: str, query: type[BaseModel]
 ) -> None:
-    """FastAPI does not parse a write's flags, key or Idempotency-Key (read_write does), so
+    """FastAPI does not parse a write's flags, key or Idempotency-Key (write_from does), so
     it would not list them: the route lists them as FastAPI would for the query model."""
 
     def flags(params: Any) -> None:

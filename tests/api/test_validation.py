@@ -82,7 +82,7 @@ def test_query_and_path_validation(api: Api, path: str, loc: list[Any]) -> None:
 def test_every_write_route_checks_its_flags(
     api: Api, method: str, path: str, loc: list[Any], type_: str
 ) -> None:
-    """The write routes read their flags themselves (images/router.read_write): each bad
+    """The write routes read their flags themselves (images/router.write_from): each bad
     one is FastAPI's own 422, naming it; and the key is checked before them."""
     body = [{"id": "a", "src": SRC}] if path.startswith("/imgs?") else {"src": SRC}
     response = api.request(method, path, json=None if method == "DELETE" else body)
