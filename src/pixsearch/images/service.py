@@ -9,7 +9,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from pixsearch.db.bulk import chunked
-from pixsearch.db.dialect import DIALECTS, dialect_of
+from pixsearch.db.dialect import Dialect, dialect_of
 from pixsearch.db.tables import images
 from pixsearch.errors import NotFound
 from pixsearch.vocabulary.fields import READABLE_FIELDS
@@ -62,7 +62,7 @@ def read_page(
     if not pks:
         return {}
     dialect = dialect_of(conn)
-    names, statement = page_statement(dialect.name, tuple(fields))
+    names, statement = page_statement(type(dialect), tuple(fields))
     found = {}
     values = {"pks": dialect.pk_list_text(list(pks))}
     for row in conn.execute(statement, values).all():
@@ -74,13 +74,15 @@ def read_page(
 
 
 @functools.lru_cache(maxsize=64)
-def page_statement(engine: str, fields: tuple[str, ...]) -> tuple[tuple[str, ...], sa.Select[Any]]:
+def page_statement(
+    dialect: type[Dialect], fields: tuple[str, ...]
+) -> tuple[tuple[str, ...], sa.Select[Any]]:
     """The columns `read_page` reads for these fields (pk and organisation first), and the
     statement, built once per engine and set of fields."""
     names = ("id", "org_id", *dict.fromkeys(fields))
     pks = sa.bindparam("pks", type_=sa.Text)
     statement = sa.select(*(images.c[name] for name in names)).where(
-        DIALECTS[engine]().pk_set(images.c.id, pks)
+        dialect().pk_set(images.c.id, pks)
     )
     return names, statement
 
