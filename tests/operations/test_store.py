@@ -253,7 +253,7 @@ def test_a_group_of_operations_gets_new_ids_in_its_order(engine: sa.Engine) -> N
 @pytest.mark.parametrize("body", [{"title": "Café ☕", "keywords": ["a", "b"]}, None, []])
 def test_insert_rows_stores_what_sqlalchemy_stores(engine: sa.Engine, body: Any) -> None:
     """Dialect.insert_rows (plain SQL on SQLite) writes each value as sa.insert would: the
-    same stored text for JSON, the same flags, read back alike."""
+    same stored text for JSON (None too), the same values read back."""
     op_a, op_b = enqueue(engine, 1), enqueue(engine, 1)
     with engine.begin() as conn:
         dialect_of(conn).insert_rows(
