@@ -60,11 +60,13 @@ class PostgresCluster:
         engine.dispose()
 
     @contextmanager
-    def database(self) -> Iterator[str]:
-        """A new database with the current schema; dropped afterwards."""
+    def database(self, *, migrated: bool = True) -> Iterator[str]:
+        """A new database with the current schema (or, not `migrated`, an empty one for a
+        migration to start from); dropped afterwards."""
         name = f"t_{uuid.uuid4().hex[:12]}"
+        template = f" TEMPLATE {TEMPLATE}" if migrated else ""
         with self.admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}{template}")
         try:
             yield self.url_of(name)
         finally:

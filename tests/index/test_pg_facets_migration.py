@@ -3,8 +3,6 @@ full-text row gets its image's organisation, so ranking stays within it."""
 
 from __future__ import annotations
 
-import uuid
-
 import sqlalchemy as sa
 
 from pixsearch.backend import open_backend
@@ -18,36 +16,33 @@ from tests.postgres import PostgresCluster, no_postgres
 def test_full_text_rows_get_their_organisation(postgres: PostgresCluster | None) -> None:
     if postgres is None:
         no_postgres()
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    with postgres.admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine = create_db_engine(postgres.url_of(name))
-    try:
-        upgrade(engine, "0007")
-        with writer(engine).begin() as conn:
-            conn.execute(
-                sa.insert(organisations),
-                [{"id": org, "name": f"o{org}", "created_at": 0} for org in (1, 2)],
-            )
-            for pk, org, image_id in ((1, 1, "same"), (2, 2, "same"), (3, 1, "other")):
-                row = {"id": pk, "org_id": org, "image_id": image_id}
-                conn.execute(sa.insert(images).values(**row, created_at=pk, updated_at=pk))
-                document = tsvector_text(("red car", "", "", "", "", ""))
-                conn.exec_driver_sql(
-                    "INSERT INTO images_fts (rowid, document) VALUES (%s, %s::tsvector)",
-                    (pk, document),
+    with postgres.database(migrated=False) as url:
+        engine = create_db_engine(url)
+        try:
+            upgrade(engine, "0007")
+            with writer(engine).begin() as conn:
+                conn.execute(
+                    sa.insert(organisations),
+                    [{"id": org, "name": f"o{org}", "created_at": 0} for org in (1, 2)],
                 )
-        upgrade(engine)
-        with engine.connect() as conn:
-            owners = dict(conn.exec_driver_sql("SELECT rowid, org_id FROM images_fts").all())
-            backend = open_backend(engine)
-            ranked = {
-                org: backend.fulltext.rank(conn, org, "car", "en", None).tolist() for org in (1, 2)
-            }
-            backend.close()
-        assert owners == {1: 1, 2: 2, 3: 1}
-        assert ranked == {1: [1, 3], 2: [2]}
-    finally:
-        engine.dispose()
-        with postgres.admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                for pk, org, image_id in ((1, 1, "same"), (2, 2, "same"), (3, 1, "other")):
+                    row = {"id": pk, "org_id": org, "image_id": image_id}
+                    conn.execute(sa.insert(images).values(**row, created_at=pk, updated_at=pk))
+                    document = tsvector_text(("red car", "", "", "", "", ""))
+                    conn.exec_driver_sql(
+                        "INSERT INTO images_fts (rowid, document) VALUES (%s, %s::tsvector)",
+                        (pk, document),
+                    )
+            upgrade(engine)
+            with engine.connect() as conn:
+                owners = dict(conn.exec_driver_sql("SELECT rowid, org_id FROM images_fts").all())
+                backend = open_backend(engine)
+                ranked = {
+                    org: backend.fulltext.rank(conn, org, "car", "en", None).tolist()
+                    for org in (1, 2)
+                }
+                backend.close()
+            assert owners == {1: 1, 2: 2, 3: 1}
+            assert ranked == {1: [1, 3], 2: [2]}
+        finally:
+            engine.dispose()
