@@ -23,6 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from pixsearch.db.engine import on_driver
 from pixsearch.db.functions import is_number_text, register_functions
 
 QUEUE_CHANNEL = "pixsearch_queue"  # payload: op id, sent when an operation is queued
@@ -41,6 +42,9 @@ class Dialect(ABC):
     name: str
     # Whether one process owns the database: what runs at start was ours, and died with us.
     single_process: bool
+    # Whether a commit is cheap enough for the event loop to make itself: no round trip to
+    # a server (operations.enqueuer writes on the loop when the write lock is free).
+    commits_in_process: bool
 
     @abstractmethod
     def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
@@ -112,6 +116,7 @@ class Dialect(ABC):
 class SQLiteDialect(Dialect):
     name = "sqlite"
     single_process = True
+    commits_in_process = True  # WAL with synchronous=NORMAL: a commit writes, never syncs
 
     def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
         return True  # SQLite transactions that write are already serial (BEGIN IMMEDIATE)
@@ -125,7 +130,8 @@ class SQLiteDialect(Dialect):
         these ids meanwhile: a transaction that writes holds SQLite's one write lock (a
         deferred one that lost the race fails to upgrade instead, and the primary key
         refuses a duplicate in any case)."""
-        last = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+        ((last,),) = on_driver(conn, largest_id(table))
+        last = last or 0
         ids = list(range(last + 1, last + 1 + len(rows)))
         self.insert_rows(
             conn, table, [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)]
@@ -146,7 +152,7 @@ class SQLiteDialect(Dialect):
             for at in encoded:
                 value[at] = json.dumps(value[at])
             values.append(tuple(value))
-        conn.exec_driver_sql(sql, values)
+        on_driver(conn, sql, values)
 
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         return None  # one process: the worker wakes its waiters directly
@@ -188,6 +194,13 @@ class SQLiteDialect(Dialect):
         return sa.collate(column, "NOCASE")
 
 
+@functools.lru_cache(maxsize=8)
+def largest_id(table: sa.Table) -> str:
+    """SQLite's SELECT of the largest id in `table`, as plain SQL: built by SQLAlchemy, this
+    one statement cost more than a write's inserts (bench/writes.py, under py-spy)."""
+    return f"SELECT max(id) FROM {sqlite_dialect().identifier_preparer.quote(table.name)}"
+
+
 @functools.lru_cache(maxsize=32)
 def plain_insert(table: sa.Table, names: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
     """SQLite's INSERT of these columns with positional parameters, and the positions of
@@ -203,6 +216,7 @@ def plain_insert(table: sa.Table, names: tuple[str, ...]) -> tuple[str, tuple[in
 class PostgresDialect(Dialect):
     name = "postgresql"
     single_process = False
+    commits_in_process = False
 
     def try_lock_org(self, conn: sa.Connection, org_id: int) -> bool:
         """Two workers could otherwise each claim one of the same organisation's operations."""

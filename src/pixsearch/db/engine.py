@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,10 @@ from sqlalchemy.engine import make_url
 # product). Address space, not memory: the pages are the OS page cache's, shared by every
 # connection; writes still go through the WAL.
 SQLITE_MMAP_BYTES = 1 << 30
+
+
+class WriteLockBusy(Exception):
+    """Another connection of this process holds SQLite's write lock (`try_writer`)."""
 
 
 def normalise_url(url: str) -> str:
@@ -53,12 +59,14 @@ def _create_sqlite_engine(url: str) -> sa.Engine:
     write_lock = threading.Lock()
 
     def begin(conn: sa.Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        options = conn.get_execution_options()
+        mode = options.get("sqlite_begin", "DEFERRED")
         if mode == "IMMEDIATE":
-            write_lock.acquire()
+            if not write_lock.acquire(blocking=not options.get("sqlite_nowait", False)):
+                raise WriteLockBusy
             conn.info["holds_write_lock"] = True
         try:
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            on_driver(conn, f"BEGIN {mode}")
         except BaseException:
             end(conn)
             raise
@@ -87,3 +95,27 @@ def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
 def writer(engine: sa.Engine) -> sa.Engine:
     """The same engine, but its transactions take SQLite's write lock at BEGIN."""
     return engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def try_writer(engine: sa.Engine) -> sa.Engine:
+    """`writer`, but BEGIN raises WriteLockBusy at once rather than wait for another
+    connection of this process; its connections should also set `busy_timeout=0`, so
+    that SQLite refuses at once when another process writes."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE", sqlite_nowait=True)
+
+
+def on_driver(
+    conn: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run `sql` (once per row of `rows`, if given) on the sqlite3 connection beneath
+    `conn`, in its transaction; what it answered. SQLAlchemy's own execution of a
+    statement costs 20-30 us of Python, more than a small insert itself (a write's
+    acceptance makes four: bench/writes.py). Errors are SQLAlchemy's, as through
+    `exec_driver_sql`: an IntegrityError is still `sa.exc.IntegrityError`."""
+    driver = conn.connection.dbapi_connection  # (its driver_connection is None once detached)
+    assert isinstance(driver, sqlite3.Connection)
+    try:
+        cursor = driver.execute(sql) if rows is None else driver.executemany(sql, rows)
+        return cursor.fetchall()
+    except sqlite3.Error as error:
+        raise sa.exc.DBAPIError.instance(sql, rows, error, sqlite3.Error) from None

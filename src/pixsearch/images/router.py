@@ -55,6 +55,8 @@ KEY_DESCRIPTION = (
 KEY_FORMAT = TypeAdapter(Annotated[str, StringConstraints(pattern=KEY_PATTERN)])
 WRITE_QUERY = TypeAdapter(WriteQuery)
 DELETE_QUERY = TypeAdapter(DeleteQuery)
+# What an empty query string means, validated once: most writes send no flags.
+NO_FLAGS = {query: query.validate_python({}) for query in (WRITE_QUERY, DELETE_QUERY)}
 
 
 def read_parameters(query: type[DeleteQuery]) -> dict[str, Any]:
@@ -90,9 +92,12 @@ async def write_from(request: Request, query: TypeAdapter[Any]) -> Write:
     before the body is validated (so a request with both is told of the flags first)."""
     org = await organisation_of(request, request.headers.get(API_KEY_HEADER.model.name))
     problems: list[dict[str, Any]] = []
-    # A dict validates twice as fast as the query's own mapping; a repeated parameter's
-    # last value counts, as in FastAPI.
-    flags = _validated(query, dict(request.query_params), ("query",), problems)
+    if request.scope["query_string"]:
+        # A dict validates twice as fast as the query's own mapping; a repeated
+        # parameter's last value counts, as in FastAPI.
+        flags = _validated(query, dict(request.query_params), ("query",), problems)
+    else:
+        flags = NO_FLAGS[query]
     key = request.headers.get(KEY_HEADER)
     if key is not None:
         _validated(KEY_FORMAT, key, ("header", KEY_HEADER), problems)
