@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from pixsearch.db.dialect import Dialect
-from pixsearch.db.engine import try_writer, writer
+from pixsearch.db.engine import on_driver, try_writer, writer
 from pixsearch.monitoring.logs import current_context
 from pixsearch.monitoring.metrics import Metrics
 from pixsearch.operations.idempotency import Enqueued, enqueue_idempotent
@@ -169,9 +169,7 @@ class Enqueuer:
         """Outside any transaction (the driver's own autocommit): SQLAlchemy would begin
         one, and a checkpoint cannot copy past a reader, itself included."""
         try:
-            self._connection().connection.driver_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            )
+            on_driver(self._connection(), "PRAGMA wal_checkpoint(PASSIVE)")
         except Exception:
             log.exception("checkpoint of the WAL failed; the next one retries")
             self._drop_connection()
@@ -250,10 +248,9 @@ class _LoopWriter:
     def _connection(self) -> sa.Connection:
         if self._conn is None:
             conn = self.engine.connect()
-            driver = conn.connection.dbapi_connection  # outside a transaction
             conn.detach()  # the settings below must not go back to the pool with it
-            driver.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]  # never waits
-            driver.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+            on_driver(conn, "PRAGMA busy_timeout=0")  # refused at once, never waits
+            on_driver(conn, "PRAGMA wal_autocheckpoint=0")  # the thread checkpoints
             self._conn = conn
         return self._conn
 
