@@ -15,7 +15,7 @@ from pixsearch import __version__
 from pixsearch.background import run_background
 from pixsearch.celebs.router import router as celebs_router
 from pixsearch.config import Settings
-from pixsearch.deps import KeyCache
+from pixsearch.deps import KeyCache, new_submitter
 from pixsearch.errors import Conflict, InvalidInput, NotFound, PixsearchError, Unauthorized
 from pixsearch.http_errors import install_error_shapes
 from pixsearch.images.router import router as images_router
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             app.state.key_cache = KeyCache()
+            app.state.submitter = new_submitter(resources)
             port = settings.metrics_port
             with serve_metrics(resources.metrics, settings.metrics_host, port):
                 async with run_background(resources, workers=run_workers):

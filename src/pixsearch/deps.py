@@ -72,8 +72,13 @@ async def get_waiter(request: Request) -> Waiter:
 
 
 def submitter_of(request: Request) -> Submitter:
-    """What queues a write (and waits for it under wait=true), for the request's app."""
-    resources = resources_of(request)
+    """What queues a write (and waits for it under wait=true), for the request's app: made
+    once by the app's lifespan (`new_submitter`), not per write."""
+    submitter: Submitter = request.app.state.submitter
+    return submitter
+
+
+def new_submitter(resources: Resources) -> Submitter:
     return Submitter(
         resources.enqueuer,
         resources.waiter,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -88,7 +89,8 @@ def test_timings_of_a_queued_and_finished_operation(
 
 
 def test_wait_gives_202_after_the_wait_limit(api: Api, image_server: ImageServer) -> None:
-    api.client.app.state.resources.settings.wait_timeout_s = 0.3
+    state = api.client.app.state  # the app's one Submitter holds the wait limit
+    state.submitter = dataclasses.replace(state.submitter, wait_timeout_s=0.3)
     response = api.post("/imgs/w?wait=true", json={"src": slow_src(image_server, 1.0)})
     assert response.status_code == 202
     assert api.finished(response.json()["operation_id"])["all_good"] is True
