@@ -27,8 +27,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from pixsearch.db.engine import create_db_engine, normalise_url
+from pixsearch.db.engine import create_db_engine, normalise_url, writer
 from pixsearch.db.migrate import upgrade
+from pixsearch.db.tables import organisations
 
 TEMPLATE = "pixsearch_template"
 # Where `make postgres` builds pgvector for (Debian's layout); PIXSEARCH_TEST_PG_BINDIR or
@@ -72,6 +73,23 @@ class PostgresCluster:
         finally:
             with self.admin.connect() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    @contextmanager
+    def migrated_to(self, revision: str) -> Iterator[sa.Engine]:
+        """An engine on a new database migrated only up to `revision`, holding
+        organisations 1 and 2: the start of a test of the migrations after it."""
+        with self.database(migrated=False) as url:
+            engine = create_db_engine(url)
+            try:
+                upgrade(engine, revision)
+                with writer(engine).begin() as conn:
+                    conn.execute(
+                        sa.insert(organisations),
+                        [{"id": org, "name": f"o{org}", "created_at": 0} for org in (1, 2)],
+                    )
+                yield engine
+            finally:
+                engine.dispose()
 
 
 def server_bindir() -> Path | None:
