@@ -7,14 +7,20 @@
   (FastAPI answers 400).
 - A method the path does not have: 405 whose `Allow` lists every method of the path, not
   just those of the first route that matched it.
+- A 422 whose input holds a number JSON cannot write (Python's JSON reader takes NaN and
+  Infinity, and reads 1e999 as infinity): the number as null, as FastAPI writes it in a
+  response, where FastAPI's own handler fails with a 500.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -66,6 +72,23 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with the numbers JSON cannot write as null (see the module)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+def finite(data: Any) -> Any:
+    """`data` (decoded JSON) with every infinite or NaN float replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [finite(value) for value in data]
+    return data
+
+
 def not_utf8(error: UnicodeDecodeError) -> JSONResponse:
     entry: dict[str, Any] = {
         "type": "json_invalid",
@@ -95,3 +118,4 @@ def methods_of_path(request: Request) -> list[str]:
 def install_error_shapes(app: FastAPI, max_body_bytes: int) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -179,6 +179,24 @@ def test_a_body_that_is_not_utf8_is_422_in_the_list_shape(api: Api, body: bytes)
     assert "not valid UTF-8" in entry["msg"]
 
 
+@pytest.mark.parametrize("number", [b"1e999", b"-1e999", b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [  # a single-image write, and a person write
+        ("/imgs/a", b'{"src": "http://h/a.jpg", "title": %s}', ["body", "title"]),
+        ("/celebs/ann", b'{"faces": [%s]}', ["body", "faces", 0]),
+    ],
+)
+def test_a_number_json_cannot_write_is_named_in_a_422_not_a_500(
+    api: Api, path: str, body: bytes, loc: list[Any], number: bytes
+) -> None:
+    """Python's JSON reader takes these, but the 422 that quotes them cannot be JSON."""
+    response = api.post(path, content=body % number, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    (entry,) = response.json()["detail"]
+    assert entry["loc"] == loc and entry["input"] is None
+
+
 @pytest.mark.parametrize(
     ("path", "allowed"),
     [("/ops/1", "DELETE, GET"), ("/imgs", "DELETE, GET, PATCH, POST, PUT"), ("/ops", "GET")],
