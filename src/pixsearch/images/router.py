@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import AfterValidator, StringConstraints, TypeAdapter, ValidationError
+from pydantic import AfterValidator, StringConstraints, TypeAdapter
 
 from pixsearch.deps import (
     API_KEY_HEADER,
@@ -31,6 +31,7 @@ from pixsearch.images.schemas import (
     check_image_id,
 )
 from pixsearch.images.writes import Write, WriteFlags, batch_items, single_item
+from pixsearch.lean_route import LeanRoute, validated
 from pixsearch.operations.idempotency import KEY_HEADER, KEY_PATTERN
 from pixsearch.operations.schemas import Operation
 from pixsearch.schemas import error_answers, query_parameters
@@ -38,6 +39,9 @@ from pixsearch.vocabulary.fields import FieldName
 from pixsearch.vocabulary.operations import Mode, NewItem
 
 router = APIRouter(tags=["images"])
+# The writes: their requests, the hot path of acceptance, bypass FastAPI's generic handler
+# (pixsearch.lean_route).
+writes = APIRouter(tags=["images"], route_class=LeanRoute)
 
 ImageIdPath = Annotated[
     str, Path(description="The image's id.", max_length=256), AfterValidator(check_image_id)
@@ -95,25 +99,15 @@ async def write_from(request: Request, query: TypeAdapter[Any]) -> Write:
     if request.scope["query_string"]:
         # A dict validates twice as fast as the query's own mapping; a repeated
         # parameter's last value counts, as in FastAPI.
-        flags = _validated(query, dict(request.query_params), ("query",), problems)
+        flags = validated(query, dict(request.query_params), ("query",), problems)
     else:
         flags = NO_FLAGS[query]
     key = request.headers.get(KEY_HEADER)
     if key is not None:
-        _validated(KEY_FORMAT, key, ("header", KEY_HEADER), problems)
+        validated(KEY_FORMAT, key, ("header", KEY_HEADER), problems)
     if problems:
         raise RequestValidationError(problems)
     return Write(org.id, WriteFlags(**flags.__dict__, idempotency_key=key), submitter_of(request))
-
-
-def _validated(
-    adapter: TypeAdapter[Any], value: Any, loc: tuple[str, ...], problems: list[dict[str, Any]]
-) -> Any:
-    try:
-        return adapter.validate_python(value)
-    except ValidationError as error:
-        problems += [{**e, "loc": (*loc, *e["loc"])} for e in error.errors(include_url=False)]
-        return None
 
 
 async def write_request(request: Request) -> Write:
@@ -135,23 +129,23 @@ async def write_answer(write: Write, mode: Mode, items: list[NewItem]) -> Respon
     return Response(answer.model_dump_json(), status_code=status, media_type="application/json")
 
 
-@router.post("/imgs/{image_id}", **WRITE_ROUTE, summary="Add an image")
+@writes.post("/imgs/{image_id}", **WRITE_ROUTE, summary="Add an image")
 async def add_image(image_id: ImageIdPath, body: NewImageBody, write: WriteDep) -> Response:
     return await write_answer(write, Mode.ADD, single_item(Mode.ADD, image_id, body))
 
 
-@router.post("/imgs", **WRITE_ROUTE, summary="Add images")
+@writes.post("/imgs", **WRITE_ROUTE, summary="Add images")
 async def add_images(body: list[NewBatchImage], write: WriteDep, settings: SettingsDep) -> Response:
     items = batch_items(Mode.ADD, body, settings.max_items)
     return await write_answer(write, Mode.ADD, items)
 
 
-@router.put("/imgs/{image_id}", **WRITE_ROUTE, summary="Replace an image")
+@writes.put("/imgs/{image_id}", **WRITE_ROUTE, summary="Replace an image")
 async def replace_image(image_id: ImageIdPath, body: NewImageBody, write: WriteDep) -> Response:
     return await write_answer(write, Mode.PUT, single_item(Mode.PUT, image_id, body))
 
 
-@router.put("/imgs", **WRITE_ROUTE, summary="Replace images")
+@writes.put("/imgs", **WRITE_ROUTE, summary="Replace images")
 async def replace_images(
     body: list[NewBatchImage], write: WriteDep, settings: SettingsDep
 ) -> Response:
@@ -159,23 +153,23 @@ async def replace_images(
     return await write_answer(write, Mode.PUT, items)
 
 
-@router.patch("/imgs/{image_id}", **WRITE_ROUTE, summary="Update an image")
+@writes.patch("/imgs/{image_id}", **WRITE_ROUTE, summary="Update an image")
 async def update_image(image_id: ImageIdPath, body: ImageBody, write: WriteDep) -> Response:
     return await write_answer(write, Mode.PATCH, single_item(Mode.PATCH, image_id, body))
 
 
-@router.patch("/imgs", **WRITE_ROUTE, summary="Update images")
+@writes.patch("/imgs", **WRITE_ROUTE, summary="Update images")
 async def update_images(body: list[BatchImage], write: WriteDep, settings: SettingsDep) -> Response:
     items = batch_items(Mode.PATCH, body, settings.max_items)
     return await write_answer(write, Mode.PATCH, items)
 
 
-@router.delete("/imgs/{image_id}", **DELETE_ROUTE, summary="Delete an image")
+@writes.delete("/imgs/{image_id}", **DELETE_ROUTE, summary="Delete an image")
 async def delete_image(image_id: ImageIdPath, write: DeleteDep) -> Response:
     return await write_answer(write, Mode.DEL, single_item(Mode.DEL, image_id, None))
 
 
-@router.delete("/imgs", **DELETE_ROUTE, summary="Delete images")
+@writes.delete("/imgs", **DELETE_ROUTE, summary="Delete images")
 async def delete_images(
     body: Annotated[list[BatchDelete], Body()], write: DeleteDep, settings: SettingsDep
 ) -> Response:
