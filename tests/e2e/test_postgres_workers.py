@@ -89,7 +89,10 @@ def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> in
             # session is gone); that it really ran again shows in its attempts, below.
             return int(held[0][0])  # type: ignore[call-overload]
         time.sleep(0.02)
-    raise AssertionError("the worker never held an operation")
+    states = query(url, "SELECT state, worker, count(*) FROM operations GROUP BY 1, 2")
+    raise AssertionError(
+        f"worker {worker.pid} never held an operation past {min_finished}: {states}"
+    )
 
 
 def wait_all_finished(url: str, timeout_s: float) -> None:
