@@ -55,6 +55,12 @@ class Dialect(ABC):
         """Insert `rows` (dicts of the same keys) in one executemany."""
         conn.execute(sa.insert(table), rows)
 
+    def select_rows(
+        self, conn: sa.Connection, statement: sa.Select[Any], values: dict[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of `statement`, each its columns' values in order."""
+        return conn.execute(statement, values).all()
+
     @abstractmethod
     def insert_numbered(
         self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
@@ -154,6 +160,25 @@ class SQLiteDialect(Dialect):
             values.append(tuple(value))
         on_driver(conn, sql, values)
 
+    def select_rows(
+        self, conn: sa.Connection, statement: sa.Select[Any], values: dict[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """Straight on sqlite3, each value converted by its column type's own result
+        processor (SQLAlchemy's conversions: JSON decoded, 0 and 1 as booleans).
+        SQLAlchemy's execution and rows cost a quarter of a page of 50 images after a
+        vector search (bench/search.py (a)). The parameters go as given: text, numbers."""
+        sql, names, processors = plain_select(statement)
+        rows = on_driver(conn, sql, params=tuple(values[name] for name in names))
+        if not processors:
+            return rows
+        converted = []
+        for row in rows:
+            values_ = list(row)
+            for at, process in processors:
+                values_[at] = process(values_[at])
+            converted.append(values_)
+        return converted
+
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
         return None  # one process: the worker wakes its waiters directly
 
@@ -199,6 +224,22 @@ def largest_id(table: sa.Table) -> str:
     """SQLite's SELECT of the largest id in `table`, as plain SQL: built by SQLAlchemy, this
     one statement cost more than a write's inserts (bench/writes.py, under py-spy)."""
     return f"SELECT max(id) FROM {sqlite_dialect().identifier_preparer.quote(table.name)}"
+
+
+@functools.lru_cache(maxsize=64)
+def plain_select(
+    statement: sa.Select[Any],
+) -> tuple[str, tuple[str, ...], tuple[tuple[int, Any], ...]]:
+    """SQLite's SQL of `statement`, the names of its parameters in order, and the result
+    processors of its columns that have one, by position."""
+    dialect = sqlite_dialect()
+    compiled = statement.compile(dialect=dialect)
+    processors = tuple(
+        (at, process)
+        for at, column in enumerate(statement.selected_columns)
+        if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+    )
+    return compiled.string, tuple(compiled.positiontup or ()), processors
 
 
 @functools.lru_cache(maxsize=32)

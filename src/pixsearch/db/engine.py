@@ -105,17 +105,20 @@ def try_writer(engine: sa.Engine) -> sa.Engine:
 
 
 def on_driver(
-    conn: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]] | None = None
+    conn: sa.Connection,
+    sql: str,
+    rows: Sequence[tuple[Any, ...]] | None = None,
+    params: tuple[Any, ...] = (),
 ) -> list[tuple[Any, ...]]:
-    """Run `sql` (once per row of `rows`, if given) on the sqlite3 connection beneath
-    `conn`, in its transaction; what it answered. SQLAlchemy's own execution of a
+    """Run `sql` with `params` (or once per row of `rows`, if given) on the sqlite3
+    connection beneath `conn`, in its transaction; what it answered. SQLAlchemy's own execution of a
     statement costs 20-30 us of Python, more than a small insert itself (a write's
     acceptance makes four: bench/writes.py). Errors are SQLAlchemy's, as through
     `exec_driver_sql`: an IntegrityError is still `sa.exc.IntegrityError`."""
     driver = conn.connection.dbapi_connection  # (its driver_connection is None once detached)
     assert isinstance(driver, sqlite3.Connection)
     try:
-        cursor = driver.execute(sql) if rows is None else driver.executemany(sql, rows)
+        cursor = driver.execute(sql, params) if rows is None else driver.executemany(sql, rows)
         return cursor.fetchall()
     except sqlite3.Error as error:
-        raise sa.exc.DBAPIError.instance(sql, rows, error, sqlite3.Error) from None
+        raise sa.exc.DBAPIError.instance(sql, rows or params, error, sqlite3.Error) from None

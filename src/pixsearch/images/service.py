@@ -57,15 +57,16 @@ def read_page(
     by pk: one query by pk alone, so SQLite looks the rows up by rowid instead of scanning
     the organisation's index; the organisation is checked on each row. Only the fields'
     columns are read, the pks travel as one parameter (an expanding IN is rewritten on
-    every call), and rows become dicts by zip (row._mapping per value cost four times
-    the query on every search)."""
+    every call), the rows come through `Dialect.select_rows` (on SQLite, straight from
+    sqlite3), and they become dicts by zip (row._mapping per value cost four times the
+    query on every search)."""
     if not pks:
         return {}
     dialect = dialect_of(conn)
     names, statement = page_statement(type(dialect), tuple(fields))
     found = {}
     values = {"pks": dialect.pk_list_text(list(pks))}
-    for row in conn.execute(statement, values).all():
+    for row in dialect.select_rows(conn, statement, values):
         if row[1] == org_id:
             rendered = dict(zip(names, row, strict=True))
             del rendered["id"], rendered["org_id"]

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from pixsearch.db.bulk import chunked
+from pixsearch.db.dialect import dialect_of
 from pixsearch.db.tables import embeddings, images
 from pixsearch.index import pgvector
 from pixsearch.index.vectors import Key, Matches, VectorIndex
@@ -151,5 +152,5 @@ def image_vector(
 ) -> NDArray[np.float32] | None:
     """The stored vector of the organisation's image `image_id`, if it has one of `model`."""
     values = {"org_id": org_id, "image_id": image_id, "kind": kind, "model": model}
-    blob = conn.execute(_IMAGE_VECTOR, values).scalar()
-    return None if blob is None else np.frombuffer(blob, dtype=np.float32)
+    rows = dialect_of(conn).select_rows(conn, _IMAGE_VECTOR, values)
+    return np.frombuffer(rows[0][0], dtype=np.float32) if rows else None
