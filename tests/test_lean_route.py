@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -133,6 +133,14 @@ def test_the_write_routes_answer_every_request_as_fastapi_would(
     assert statuses >= {202, 400, 401, 404, 405, 413, 422}, statuses
 
 
+def _sync_dependency(request: Request) -> int:
+    return 1  # (at module level: the endpoints' annotations are resolved in its globals)
+
+
+async def _async_dependency(request: Request) -> int:
+    return 1
+
+
 def test_a_route_with_a_parameter_it_cannot_solve_is_refused_when_declared() -> None:
     router = APIRouter(route_class=LeanRoute)
 
@@ -142,10 +150,20 @@ def test_a_route_with_a_parameter_it_cannot_solve_is_refused_when_declared() -> 
 
     async def two_bodies(a: dict[str, Any], b: dict[str, Any]) -> None: ...
 
+    async def optional_body(body: dict[str, Any] | None = None) -> None: ...
+
+    async def with_sync_dependency(n: Annotated[int, Depends(_sync_dependency)]) -> None: ...
+
     for endpoint, reason in (
         (with_query, "not a path, body or dependency"),
         (sync_endpoint, "must be async"),
         (two_bodies, "one body at most"),
+        (optional_body, "has a default"),
+        (with_sync_dependency, "dependency is f\\(request\\), async"),
     ):
         with pytest.raises(TypeError, match=reason):
             router.add_api_route("/x", endpoint, methods=["POST"])
+    with pytest.raises(TypeError, match="no route-level dependencies"):
+        router.add_api_route(
+            "/x", two_bodies, methods=["POST"], dependencies=[Depends(_async_dependency)]
+        )

@@ -1,10 +1,10 @@
 """LeanRoute: an APIRoute whose requests are handled without FastAPI's generic handler.
 
-FastAPI's handler (two exit stacks, its telemetry hooks, a dependency solver that walks
-every kind of parameter) cost a single-image write more CPU than everything else of its
-acceptance, the queue's commit included (bench/writes.py; docs/performance.md). The write
-routes need three kinds of parameter, which this handler solves itself, in FastAPI's order
-and with FastAPI's errors:
+FastAPI's request handler (its telemetry hooks, the endpoint's context for error messages,
+a dependency solver that walks every kind of parameter) cost a single-image write more CPU
+than everything else of its acceptance, the queue's commit included (bench/writes.py;
+docs/performance.md). The write routes need three kinds of parameter, which this handler
+solves itself, in FastAPI's order and with FastAPI's errors:
 
 - a path parameter, validated by its annotation;
 - one required body, JSON when the Content-Type says so (FastAPI's strict content type);
@@ -36,6 +36,13 @@ Solver = Callable[[Request], Awaitable[Any]]
 MISSING_BODY = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
 
 
+class _Missing:
+    """An empty body: FastAPI's `Undefined`."""
+
+
+MISSING = _Missing()
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Where each of an endpoint's parameters comes from."""
@@ -46,6 +53,10 @@ class _Plan:
 
 
 class LeanRoute(APIRoute):
+    """A route whose handler is this module's (FastAPI's hook for it: `get_route_handler`);
+    FastAPI's own still wraps it (`request_response`: the exception handlers, the exit
+    stacks)."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         if self.dependencies:
             raise TypeError(f"{self.path}: a LeanRoute takes no route-level dependencies")
@@ -130,13 +141,6 @@ def _dependency_of(hint: Any) -> Solver | None:
 
 def _declares(hint: Any, kinds: tuple[type, ...]) -> bool:
     return get_origin(hint) is Annotated and any(isinstance(m, kinds) for m in get_args(hint))
-
-
-class _Missing:
-    """An empty body: FastAPI's `Undefined`."""
-
-
-MISSING = _Missing()
 
 
 async def _read_json(request: Request) -> Any:

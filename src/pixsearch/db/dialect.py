@@ -173,10 +173,10 @@ class SQLiteDialect(Dialect):
             return rows
         converted = []
         for row in rows:
-            values_ = list(row)
+            cells = list(row)
             for at, process in processors:
-                values_[at] = process(values_[at])
-            converted.append(values_)
+                cells[at] = process(cells[at])
+            converted.append(cells)
         return converted
 
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:

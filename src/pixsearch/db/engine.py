@@ -111,9 +111,9 @@ def on_driver(
     params: tuple[Any, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """Run `sql` with `params` (or once per row of `rows`, if given) on the sqlite3
-    connection beneath `conn`, in its transaction; what it answered. SQLAlchemy's own execution of a
-    statement costs 20-30 us of Python, more than a small insert itself (a write's
-    acceptance makes four: bench/writes.py). Errors are SQLAlchemy's, as through
+    connection beneath `conn`, in its transaction; what it answered. SQLAlchemy's own
+    execution of a statement costs 20-30 us of Python, more than a small insert itself (a
+    write's acceptance makes four: bench/writes.py). Errors are SQLAlchemy's, as through
     `exec_driver_sql`: an IntegrityError is still `sa.exc.IntegrityError`."""
     driver = conn.connection.dbapi_connection  # (its driver_connection is None once detached)
     assert isinstance(driver, sqlite3.Connection)
