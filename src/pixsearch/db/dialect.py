@@ -167,7 +167,7 @@ class SQLiteDialect(Dialect):
         processor (SQLAlchemy's conversions: JSON decoded, 0 and 1 as booleans).
         SQLAlchemy's execution and rows cost a quarter of a page of 50 images after a
         vector search (bench/search.py (a)). The parameters go as given: text, numbers."""
-        sql, names, processors = plain_select(statement)
+        sql, names, processors = plain_select(statement, conn.dialect)
         rows = on_driver(conn, sql, params=tuple(values[name] for name in names))
         if not processors:
             return rows
@@ -228,11 +228,11 @@ def largest_id(table: sa.Table) -> str:
 
 @functools.lru_cache(maxsize=64)
 def plain_select(
-    statement: sa.Select[Any],
+    statement: sa.Select[Any], dialect: sa.Dialect
 ) -> tuple[str, tuple[str, ...], tuple[tuple[int, Any], ...]]:
-    """SQLite's SQL of `statement`, the names of its parameters in order, and the result
-    processors of its columns that have one, by position."""
-    dialect = sqlite_dialect()
+    """The SQL of `statement` in the engine's SQLAlchemy `dialect` (SQLite's), the names of
+    its parameters in order, and the result processors of its columns that have one, by
+    position: the engine's own, with whatever JSON reader it was given."""
     compiled = statement.compile(dialect=dialect)
     processors = tuple(
         (at, process)
