@@ -74,13 +74,15 @@ def submit(api: str, key: str, org: str, k: int, src: str, **params: str) -> htt
 
 
 def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> int:
-    """kill -9 the worker once it holds a claimed operation, past `min_finished`; its id."""
+    """kill -9 the worker once it holds a claimed add, past `min_finished`; its id. Only an
+    add: its fetch of the slow image outlasts the time between this query and the kill,
+    where a patch, done in milliseconds, could finish in between and never run again."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         done = query(url, "SELECT count(*) FROM operations WHERE state = 'finished'")[0][0]
         held = query(
             url,
-            "SELECT id FROM operations WHERE state = 'running' AND worker LIKE %s",
+            "SELECT id FROM operations WHERE state = 'running' AND mode = 'add' AND worker LIKE %s",
             f"%:{worker.pid}:%",
         )
         if held and done >= min_finished:  # type: ignore[operator]
@@ -90,9 +92,7 @@ def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> in
             return int(held[0][0])  # type: ignore[call-overload]
         time.sleep(0.02)
     states = query(url, "SELECT state, worker, count(*) FROM operations GROUP BY 1, 2")
-    raise AssertionError(
-        f"worker {worker.pid} never held an operation past {min_finished}: {states}"
-    )
+    raise AssertionError(f"worker {worker.pid} never held an add past {min_finished}: {states}")
 
 
 def wait_all_finished(url: str, timeout_s: float) -> None:
