@@ -64,7 +64,8 @@ postgres:
 	  echo "No pgvector $(PGVECTOR_VERSION) in $(PG_CONFIG)'s PostgreSQL: the PostgreSQL tests" \
 	       "will skip until you run: sudo make postgres" >&2; exit 0; fi; \
 	set -e; \
-	if [ ! -x $(PG_CONFIG) ] || [ ! -f "$$($(PG_CONFIG) --pgxs)" ]; then \
+	if [ ! -x $(PG_CONFIG) ] || [ ! -f "$$($(PG_CONFIG) --pgxs)" ] \
+	   || [ ! -f "$$($(PG_CONFIG) --includedir-server)/postgres.h" ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    postgresql-15 postgresql-server-dev-15 \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
