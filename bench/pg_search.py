@@ -22,8 +22,14 @@ clusters (the hardest case for a graph): each cluster is ten topics at graded di
 so a query's hits are its topic and part of its cluster, from a few hundred to about 900
 (make_vectors). Report both shapes.
 
-Before the queries the HNSW index is read into shared buffers (pg_prewarm), as in a server
-that has answered searches for a while; --cold leaves it as the build or the last run did.
+The server is sized as docs/deployment.md says: shared_buffers (--shared-buffers, 5GB)
+holds the HNSW index and the rows a search reads (the embeddings' heap, 1,366 + 2,731 B a
+vector at 512-d: 4 GB at 10^6). Before the queries those are read into shared buffers
+(pg_prewarm: the index, then the embeddings' rows, then the images' rows and primary key
+that the filters probe, each while the rest of the buffers holds it), as in a server that
+has answered searches for a while; --cold leaves them as the build or the last run did.
+With --shared-buffers 2GB only the index fits, and each search reads about 1,400 rows'
+pages from the OS (docs/performance.md).
 
 recall@10 is the share of NumPy's top 10 (brute force over the same rows, filter and
 threshold) in the 10 best of the answer; "complete" the share of queries whose answer is
@@ -66,10 +72,9 @@ QUERY_NOISE = 0.02
 K = 10
 KEPT_DATABASE = "pixsearch_bench"
 SELECTIVITIES = (None, 0.50, 0.10, 0.01)
-# The kept cluster's server: room for the 1M index in shared buffers (the search reads it),
-# within the 8 GiB this benchmark may use on the 2-core machine.
+# The kept cluster's server, besides its shared_buffers (--shared-buffers): a fast load
+# and build, within the 8 GiB this benchmark may use on the 24 GiB, 2-core machine.
 BENCH_SETTINGS = (
-    "shared_buffers=2GB",
     "effective_cache_size=6GB",
     "max_parallel_maintenance_workers=1",
     "max_parallel_workers_per_gather=1",
@@ -204,14 +209,27 @@ def print_sizes(engine: sa.Engine, size: int) -> None:
 
 
 def prewarm(engine: sa.Engine) -> None:
-    """Read the HNSW index into shared buffers (pg_prewarm, PostgreSQL's contrib), the
-    state of a server that has answered searches a while: a cold index costs each query
-    thousands of page reads, which this 2-core machine's shared page cache makes slow."""
+    """Read what a search reads into shared buffers (pg_prewarm, PostgreSQL's contrib), the
+    state of a server that has answered searches a while: the HNSW index, then the
+    embeddings' rows (each returned tuple's vector and pk), then the images' rows and
+    primary key (the filters' probes), each only while it fits beside the ones before it
+    (a relation that does not fit would evict them). A page that is not there costs a
+    search a read from the OS: thousands of them for a cold index."""
+    relations = (pgvector.hnsw_index_name(DIM), "embeddings", "images", "pk_images")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        name = pgvector.hnsw_index_name(DIM)
-        blocks = conn.exec_driver_sql("SELECT pg_prewarm(%s)", (name,)).scalar_one()
-    print(f"HNSW index read into shared buffers: {blocks} blocks")
+        room = conn.exec_driver_sql(  # in blocks, less a tenth for the queries' own pages
+            "SELECT setting::bigint * 9 / 10 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).scalar_one()
+        for name in relations:
+            size = conn.exec_driver_sql(
+                "SELECT pg_relation_size(%s) / current_setting('block_size')::int", (name,)
+            ).scalar_one()
+            if size > room:
+                print(f"{name} ({size} blocks) left out: shared buffers hold {room} more")
+                break
+            room -= conn.exec_driver_sql("SELECT pg_prewarm(%s)", (name,)).scalar_one()
+            print(f"{name} read into shared buffers: {size} blocks")
 
 
 def brute_force(
@@ -266,7 +284,12 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="Drop and rebuild the index.")
     parser.add_argument("--load-only", action="store_true", help="Load and build, no queries.")
     parser.add_argument("--exact-queries", type=int, help="Queries of the exact floor (all).")
-    parser.add_argument("--cold", action="store_true", help="Do not prewarm the HNSW index.")
+    parser.add_argument("--cold", action="store_true", help="Do not prewarm (see prewarm).")
+    parser.add_argument(
+        "--shared-buffers",
+        default="5GB",
+        help="The server's shared_buffers (with --data: the kept cluster restarts with it).",
+    )
     # Knobs of index.pgvector's search, to choose its settings by measurement.
     parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
@@ -292,7 +315,8 @@ def main() -> None:
     picks = rng.integers(0, args.size, args.queries)
     noise = QUERY_NOISE * rng.standard_normal((args.queries, DIM), dtype=np.float32)
     queries = [v / np.linalg.norm(v) for v in np.asarray(vectors[picks]) + noise]
-    with bench_database(args.data, BENCH_SETTINGS, KEPT_DATABASE) as url:
+    settings = (f"shared_buffers={args.shared_buffers}", *BENCH_SETTINGS)
+    with bench_database(args.data, settings, KEPT_DATABASE) as url:
         engine = create_db_engine(url)
         if holds_rows(engine, args.size):
             print(f"{args.size} vectors of {DIM} d already in {args.data}: load skipped")

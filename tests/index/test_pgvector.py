@@ -243,7 +243,9 @@ def test_the_hnsw_search_reads_the_index(filled: tuple[sa.Engine, np.ndarray, st
     """The nearest-first statement matches the partial halfvec index (else every "HNSW"
     answer would be a sort of the whole slot); at 400 rows the planner sorts them."""
     engine, vectors, plan = filled
-    statement = pgvectors.nearest(DIM, vectors[0], pgvectors.passes_filter(KEY, None), 50)
+    distance = pgvectors.distance_to(vectors[0])
+    passes = pgvectors.passes_filter(KEY, None)
+    statement = pgvectors.nearest(DIM, vectors[0], distance, passes, 50)
     with engine.connect() as conn:
         sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
@@ -257,13 +259,39 @@ def test_the_scan_probes_the_filter_by_pk(filled: tuple[sa.Engine, np.ndarray, s
     image that passes it)."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
-    passes = pgvectors.passes_filter(KEY, scope)
-    statement = pgvectors.nearest(DIM, vectors[0], passes, pgvectors.HNSW_MAX_SCAN_TUPLES)
+    distance = pgvectors.distance_to(vectors[0])
+    passes = pgvectors.passes_filter(KEY, scope, near=distance <= 0.5)
+    limit = pgvectors.HNSW_MAX_SCAN_TUPLES
+    statement = pgvectors.nearest(DIM, vectors[0], distance, passes, limit)
     with engine.connect() as conn:
         sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
     assert "id = embeddings.image_pk" in explained
     assert "hashed" not in explained
+
+
+def test_only_rows_within_the_threshold_are_probed(
+    filled: tuple[sa.Engine, np.ndarray, str],
+) -> None:
+    """A far row is no hit whatever the filter says: the scan probes the scope for the
+    rows within the threshold's distance only (EXPLAIN ANALYZE counts the probes)."""
+    engine, vectors, _ = filled
+    scope = select_pks(parse_formula("w<50"), 1)
+    distance = pgvectors.distance_to(vectors[0])
+    near = distance <= 0.5
+    statement = pgvectors.nearest(
+        DIM, vectors[0], distance, pgvectors.passes_filter(KEY, scope, near=near), 200
+    )
+    with engine.begin() as conn:
+        pgvectors.configure_scan(conn, iterative=True)  # past one walk of the graph
+        sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
+        rows = conn.exec_driver_sql(str(sql)).all()
+        plan = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT TEXT) {sql}")]
+    probes = [line for line in plan if "pk_images" in line or "on images" in line]
+    loops = int(probes[0].rsplit("loops=", 1)[1].rstrip(")"))
+    within = sum(row[1] <= 0.5 for row in rows)
+    assert 0 < within < len(rows) == 200  # both kinds of row in the scan
+    assert loops == within
 
 
 @pytest.mark.parametrize("formula", ["w<3 || !w<97", "(w<30 && !w<20) || w=7"])
