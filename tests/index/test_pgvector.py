@@ -243,9 +243,9 @@ def test_the_hnsw_search_reads_the_index(filled: tuple[sa.Engine, np.ndarray, st
     """The nearest-first statement matches the partial halfvec index (else every "HNSW"
     answer would be a sort of the whole slot); at 400 rows the planner sorts them."""
     engine, vectors, plan = filled
-    distance = pgvectors.distance_to(vectors[0])
+    target = pgvectors.query_vector(vectors[0])
     passes = pgvectors.passes_filter(KEY, None)
-    statement = pgvectors.nearest(DIM, vectors[0], distance, passes, 50)
+    statement = pgvectors.nearest(DIM, target, pgvectors.distance_to(target), passes, 50)
     with engine.connect() as conn:
         sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
@@ -259,10 +259,11 @@ def test_the_scan_probes_the_filter_by_pk(filled: tuple[sa.Engine, np.ndarray, s
     image that passes it)."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
-    distance = pgvectors.distance_to(vectors[0])
+    target = pgvectors.query_vector(vectors[0])
+    distance = pgvectors.distance_to(target)
     passes = pgvectors.passes_filter(KEY, scope, near=distance <= 0.5)
     limit = pgvectors.HNSW_MAX_SCAN_TUPLES
-    statement = pgvectors.nearest(DIM, vectors[0], distance, passes, limit)
+    statement = pgvectors.nearest(DIM, target, distance, passes, limit)
     with engine.connect() as conn:
         sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
@@ -277,10 +278,11 @@ def test_only_rows_within_the_threshold_are_probed(
     rows within the threshold's distance only (EXPLAIN ANALYZE counts the probes)."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
-    distance = pgvectors.distance_to(vectors[0])
+    target = pgvectors.query_vector(vectors[0])
+    distance = pgvectors.distance_to(target)
     near = distance <= 0.5
     statement = pgvectors.nearest(
-        DIM, vectors[0], distance, pgvectors.passes_filter(KEY, scope, near=near), 200
+        DIM, target, distance, pgvectors.passes_filter(KEY, scope, near=near), 200
     )
     with engine.begin() as conn:
         pgvectors.configure_scan(conn, iterative=True)  # past one walk of the graph
