@@ -11,7 +11,8 @@ Scores are always the full-precision cosine of the stored float32 vector.
 - HNSW (the per-dimension partial index of `ensure_hnsw_index`, over the vectors rounded
   to `halfvec`, migration 0011_pgvector2): the slot's vectors nearest first, read through a cursor
   `HNSW_BATCH` rows at a time, each with its full-precision distance and whether it passes
-  the filter (organisation, kind, model and the formula's scope, probed by pk). With
+  the filter (organisation, kind, model and the formula's scope, probed by pk for the
+  rows within the threshold's distance). With
   pgvector >= 0.8 the scan is iterative (`hnsw.iterative_scan`, relaxed order): walk after
   walk of `HNSW_EF_SEARCH` candidates, each sorted, a later one possibly nearer. The
   answer is complete when a whole walk brought no vector within the threshold (so many
@@ -280,7 +281,7 @@ def search_hnsw(
     beyond = 0  # tuples in a row beyond the radius, up to the current batch
     try:
         while rows := result.fetchmany(HNSW_BATCH):
-            pks, distances, passing = columns(rows)
+            pks, distances, passing = as_columns(rows)
             found = np.flatnonzero(passing)
             batches.append(Matches(pks[found], np.asarray(1.0 - distances[found], np.float32)))
             runs = runs_beyond(distances > radius, beyond)
@@ -292,11 +293,11 @@ def search_hnsw(
     return None  # the scan ended among vectors within the radius
 
 
-def columns(
+def as_columns(
     rows: Sequence[Any],
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
-    """The (pk, distance, passes) rows of the scan as three arrays (a transposition in C:
-    a generator a column took a tenth of a search's CPU at 10^6)."""
+    """The (pk, distance, passes) rows of the scan as three arrays, by one transposition
+    in C: 24 us a batch of 200 rows, against 43 us with a generator a column."""
     pks, distances, passing = zip(*rows, strict=True)
     return (
         np.array(pks, dtype=np.int64),
@@ -342,7 +343,7 @@ def passes_filter(
     The scope is probed by the row's pk: a correlated scalar subquery, which the planner
     cannot turn into a hash of the whole scope (as it does `IN` or `EXISTS`, expecting
     every row of the scan's LIMIT), a scan of the images for a few thousand rows. A probe
-    costs about 5 us (an index descent and a row of the images), and a search's scan
+    costs about 6 us (an index descent and a row of the images), and a search's scan
     returns a run of far rows after its hits (the stop rule's): `near` spares their
     probes. CASE, as PostgreSQL promises no order of evaluation within an AND.
     """
