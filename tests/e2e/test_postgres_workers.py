@@ -9,6 +9,7 @@ title, or an operation, twice.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from pixsearch.operations.listener import libpq_dsn
 from tests.e2e.server import ServerProcess, cli
 from tests.e2e.worker import WorkerProcess
-from tests.imageserver import ImageServer
+from tests.imageserver import ImageServer, generated
 from tests.postgres import PostgresCluster, no_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -73,26 +74,76 @@ def submit(api: str, key: str, org: str, k: int, src: str, **params: str) -> htt
     )
 
 
-def kill_while_running(url: str, worker: WorkerProcess, min_finished: int) -> int:
-    """kill -9 the worker once it holds a claimed add, past `min_finished`; its id. Only an
-    add: its fetch of the slow image outlasts the time between this query and the kill,
-    where a patch, done in milliseconds, could finish in between and never run again."""
+class Gate:
+    """The image server's hook for the adds' image: each request waits `delay_s`, then,
+    while the gate is closed, is held until it opens. `held` counts only requests really
+    held (checked and counted under one lock), so an add whose request is counted cannot
+    have its image, and cannot finish, until `open()`."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+        self.opened = threading.Event()
+        self.opened.set()
+        self.held = 0
+
+    def __call__(self) -> None:  # in the image server's request thread
+        time.sleep(self.delay_s)
+        with self.lock:
+            if self.opened.is_set():
+                return
+            self.held += 1
+        self.opened.wait(timeout=60)
+        with self.lock:
+            self.held -= 1
+
+    def close(self) -> None:
+        with self.lock:
+            self.opened.clear()
+
+    def open(self) -> None:
+        with self.lock:
+            self.opened.set()
+
+    def holding(self) -> int:
+        with self.lock:
+            return self.held
+
+
+def kill_while_held(url: str, worker: WorkerProcess, gate: Gate, min_finished: int) -> int:
+    """kill -9 the worker while the fetch of its add is held at the gate, past
+    `min_finished` finished operations; the add's id.
+
+    A held request belongs to a running add, which stays running until the gate opens. So
+    when as many requests are held (counted first) as there are running adds (queried
+    after), every running add is held, the worker's too: it cannot finish before the kill.
+    (Caught merely running, an add could finish between the query and the kill, and never
+    run again.)"""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        done = query(url, "SELECT count(*) FROM operations WHERE state = 'finished'")[0][0]
-        held = query(
-            url,
-            "SELECT id FROM operations WHERE state = 'running' AND mode = 'add' AND worker LIKE %s",
-            f"%:{worker.pid}:%",
+    finished = "SELECT count(*) FROM operations WHERE state = 'finished'"
+    while query(url, finished)[0][0] < min_finished:  # type: ignore[operator]
+        assert time.monotonic() < deadline, query(
+            url, "SELECT state, count(*) FROM operations GROUP BY 1"
         )
-        if held and done >= min_finished:  # type: ignore[operator]
-            worker.kill()
-            # The other worker requeues it within seconds (the killed one's presence
-            # session is gone); that it really ran again shows in its attempts, below.
-            return int(held[0][0])  # type: ignore[call-overload]
         time.sleep(0.02)
-    states = query(url, "SELECT state, worker, count(*) FROM operations GROUP BY 1, 2")
-    raise AssertionError(f"worker {worker.pid} never held an add past {min_finished}: {states}")
+    gate.close()
+    try:
+        while time.monotonic() < deadline:
+            held = gate.holding()
+            running = query(
+                url, "SELECT id, worker FROM operations WHERE state = 'running' AND mode = 'add'"
+            )
+            mine = [op for op, by in running if f":{worker.pid}:" in str(by)]
+            if mine and len(running) == held:
+                worker.kill()
+                # The other worker requeues it within seconds (the killed one's presence
+                # session is gone); that it really ran again shows in its attempts, below.
+                return int(mine[0])  # type: ignore[call-overload]
+            time.sleep(0.02)
+    finally:
+        gate.open()
+    states = query(url, "SELECT state, mode, worker, count(*) FROM operations GROUP BY 1, 2, 3")
+    raise AssertionError(f"worker {worker.pid} never held an add at the gate: {states}")
 
 
 def wait_all_finished(url: str, timeout_s: float) -> None:
@@ -110,7 +161,11 @@ def test_kill_9_of_a_worker_applies_every_operation_once_in_order(
     env = {"PIXSEARCH_DATABASE_URL": database, "PIXSEARCH_WORKER_STALE_S": STALE_S}
     keys = {org: cli(tmp_path, "keys", "create", "--org", org, **env).split()[-1] for org in ORGS}
     org_ids = dict(query(database, "SELECT name, id FROM organisations"))
-    src = image_server.url("/slow?delay=0.4")
+    # The adds' image, 0.4 s to answer; its gate holds fetches for the kill.
+    gate, path = Gate(delay_s=0.4), f"/gated-{tmp_path.name}.jpg"
+    image_server.add(path, generated("gated", "jpg")[0])
+    image_server.on_request(path, gate)
+    src = image_server.url(path)
     # The API polls every 30 s: a prompt wait=true answer can only come from NOTIFY.
     server = ServerProcess(tmp_path, "--no-workers", PIXSEARCH_WORKER_POLL_S="30", **env)
     worker_env = {**env, "PIXSEARCH_WORKER_POLL_S": "2"}
@@ -125,7 +180,7 @@ def test_kill_9_of_a_worker_applies_every_operation_once_in_order(
                     assert submit(server.url, keys[org], org, k, src).status_code == 202
         workers[0].start()
         workers[1].start()
-        killed_op = kill_while_running(database, workers[0], min_finished=4)
+        killed_op = kill_while_held(database, workers[0], gate, min_finished=4)
         workers[2].start()  # the replacement
         wait_all_finished(database, timeout_s=40)
 
