@@ -311,14 +311,12 @@ def main() -> None:
     # Knobs of index.pgvector's search, to choose its settings by measurement.
     parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
-    parser.add_argument("--batch", type=int, help="Rows fetched from the HNSW cursor at a time.")
     parser.add_argument("--m", type=int, help="HNSW build: links a node (with --rebuild).")
     parser.add_argument("--ef-construction", type=int, help="HNSW build: candidates a link.")
     args = parser.parse_args()
     for name, value in (
         ("HNSW_ORDER", args.order),
         ("HNSW_EF_SEARCH", args.ef_search),
-        ("HNSW_BATCH", args.batch),
         ("HNSW_M", args.m),
         ("HNSW_EF_CONSTRUCTION", args.ef_construction),
     ):
@@ -326,7 +324,7 @@ def main() -> None:
             setattr(pgvector, name, value)
     pgvector.HNSW_SEARCH = (
         f"ef_search {pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, "
-        f"max_scan_tuples {pgvector.HNSW_MAX_SCAN_TUPLES}, fetches of {pgvector.HNSW_BATCH}"
+        f"max_scan_tuples {pgvector.HNSW_MAX_SCAN_TUPLES}"
     )
     vectors, widths = cached_vectors(args.data, args.size, args.cluster, args.shape)
     rng = np.random.default_rng(1)

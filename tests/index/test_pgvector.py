@@ -4,6 +4,7 @@ halfvec HNSW index and migration 0009 that builds it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixsearch.db.engine import create_db_engine, writer
-from pixsearch.db.migrate import alembic_config, upgrade
+from pixsearch.db.migrate import alembic_config, require_postgres, upgrade
 from pixsearch.db.tables import images, organisations
 from pixsearch.index import pgvector as pgvectors
 from pixsearch.index.embeddings import PostgresEmbeddings
@@ -168,7 +169,6 @@ def test_without_iterative_scans_a_selective_filter_goes_exact(
     picks=st.lists(st.integers(0, SIZE - 1), min_size=1, max_size=3),
     threshold=st.floats(-0.2, 0.99),
     width=st.sampled_from([None, 1, 5, 20, 60, 100]),
-    batch=st.sampled_from([1, 3, 25]),
     ef_search=st.sampled_from([4, 40]),
 )
 def test_random_filters_and_thresholds_match_brute_force(
@@ -176,19 +176,17 @@ def test_random_filters_and_thresholds_match_brute_force(
     picks: list[int],
     threshold: float,
     width: int | None,
-    batch: int,
     ef_search: int,
 ) -> None:
-    """Random queries (stored vectors plus noise), thresholds, filters, batch sizes of the
-    HNSW cursor and, through the graph, walks of 4 or 40 vectors (at 4 most hits come in
-    later walks), against brute force (assert_answers)."""
+    """Random queries (stored vectors plus noise), thresholds, filters and, through the
+    graph, walks of 4 or 40 vectors (at 4 most hits come in later walks), against brute
+    force (assert_answers)."""
     _, vectors, _ = filled
     rng = np.random.default_rng(len(picks))
     queries = vectors[picks] + 0.1 * rng.standard_normal((len(picks), DIM)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pgvectors, "EXACT_MAX_ROWS", 0)
-        patch.setattr(pgvectors, "HNSW_BATCH", batch)
         if filled[2] == "hnsw":
             patch.setattr(pgvectors, "HNSW_EF_SEARCH", ef_search)
         assert_answers(filled, "" if width is None else f"w<{width}", threshold, queries)
@@ -318,15 +316,63 @@ def test_a_compound_filter_matches_brute_force(
         assert plan == "hnsw" or set(found.pks.tolist()) == wanted
 
 
-@given(outside=st.lists(st.booleans(), max_size=30), before=st.integers(0, 5))
-def test_runs_beyond_the_radius_carry_across_batches(outside: list[bool], before: int) -> None:
-    """runs_beyond against a count kept tuple by tuple."""
-    expected_runs, run = [], before
-    for beyond in outside:
-        run = run + 1 if beyond else 0
-        expected_runs.append(run)
-    runs = pgvectors.runs_beyond(np.array(outside, dtype=bool), before)
-    assert runs.tolist() == expected_runs
+def actual_rows(plan: list[str], node: str) -> int:
+    """The rows the first plan node of this name returned (EXPLAIN ANALYZE)."""
+    line = next(line for line in plan if node in line)
+    return int(re.search(r"actual time=\S+ rows=(\d+)", line).group(1))
+
+
+@pytest.mark.parametrize("run", [1, 7, 40, SIZE + 1])
+def test_the_server_ends_the_scan_after_the_first_run_beyond_the_radius(
+    filled: tuple[sa.Engine, np.ndarray, str], run: int
+) -> None:
+    """until_complete against the stop rule applied in Python to the whole scan, in the
+    scan's own order: the same hits, the same ending tuple, and the scan stopped there, not
+    at its LIMIT (the window run condition; a scan that never ends a run returns it all)."""
+    engine, vectors, _ = filled
+    scope = select_pks(parse_formula("w<50"), 1)
+    radius, bound = 0.5 + pgvectors.HALFVEC_SLACK, 0.5 + pgvectors.SLACK  # threshold 0.5
+    target = pgvectors.query_vector(vectors[0])
+    distance = pgvectors.distance_to(target)
+    passes = pgvectors.passes_filter(KEY, scope, near=distance <= bound)
+    scan = pgvectors.nearest(DIM, target, distance, passes, SIZE)
+    statement = pgvectors.until_complete(scan.subquery("walk"), radius, run, bound)
+    with engine.begin() as conn:
+        pgvectors.configure_scan(conn, iterative=True)
+        whole = conn.execute(scan).all()
+        answer = [tuple(row) for row in conn.execute(statement)]
+        sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
+        plan = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT TEXT) {sql}")]
+    end, beyond = None, 0
+    for position, row in enumerate(whole):
+        beyond = beyond + 1 if row.distance > radius else 0
+        if beyond == run:
+            end = position
+            break
+    assert (end is None) == (run > SIZE)
+    kept = whole if end is None else whole[: end + 1]
+    wanted = [
+        (row.image_pk, row.distance, position == end)
+        for position, row in enumerate(kept)
+        if position == end or (row.passes and row.distance <= bound)
+    ]
+    assert answer == wanted
+    scanned = actual_rows(plan, "Limit")
+    if end is None:
+        assert scanned == len(whole)
+    else:  # the windows read up to two tuples ahead of the one they return
+        assert end + 1 <= scanned <= end + 3 < len(whole)
+    sorts = [line for line in plan if re.match(r"(->\s+)?Sort\s+\(", line.strip())]
+    assert len(sorts) == (1 if filled[2] == "planner" else 0)  # only the walk's, if any
+
+
+def test_the_schema_upgrade_refuses_postgresql_older_than_15() -> None:
+    """The scan's end in the server needs window run conditions (PostgreSQL 15); the
+    upgrade that `serve` runs at start says so rather than search slowly on 14."""
+    with pytest.raises(RuntimeError, match="PostgreSQL 14 is too old: pixsearch needs 15"):
+        require_postgres(140013)
+    require_postgres(150018)
+    require_postgres(170002)
 
 
 def test_migration_0009_rebuilds_a_full_precision_index_as_halfvec(

@@ -9,10 +9,10 @@ A similarity filter wants every image of the filter's set with cosine similarity
 Scores are always the full-precision cosine of the stored float32 vector.
 
 - HNSW (the per-dimension partial index of `ensure_hnsw_index`, over the vectors rounded
-  to `halfvec`, migration 0011_pgvector2): the slot's vectors nearest first, read through a cursor
-  `HNSW_BATCH` rows at a time, each with its full-precision distance and whether it passes
-  the filter (organisation, kind, model and the formula's scope, probed by pk for the
-  rows within the threshold's distance). With
+  to `halfvec`, migration 0011_pgvector2): one statement walks the slot's vectors nearest
+  first, each with its full-precision distance and whether it passes the filter
+  (organisation, kind, model and the formula's scope, probed by pk for the rows within
+  the threshold's distance), and the server itself ends the walk by the stop rule. With
   pgvector >= 0.8 the scan is iterative (`hnsw.iterative_scan`, relaxed order): walk after
   walk of `HNSW_EF_SEARCH` candidates, each sorted, a later one possibly nearer. The
   answer is complete when a whole walk brought no vector within the threshold (so many
@@ -59,8 +59,6 @@ HNSW_EF_CONSTRUCTION = 128
 # recall@10 none / 10 % / 1 % filter and buffers read unfiltered: ef 400 0.993 / 0.997 /
 # 0.997, 10,554; ef 200 0.993 / 0.997 / 0.997, 7,526; ef 100 0.960 / 0.963 / 0.937, 6,602.
 HNSW_EF_SEARCH = 200
-# Rows fetched from the scan's cursor at a time: the server walks the graph a batch ahead.
-HNSW_BATCH = 200
 # Iterative scans in relaxed order: strict order drops the vectors it finds after a farther
 # one was returned (recall@10 0.72-0.75 at 1M in bench/pg_search.py).
 HNSW_ORDER = "relaxed_order"
@@ -68,8 +66,7 @@ HNSW_ORDER = "relaxed_order"
 # answers (at 10^6 vectors about 0.5 s of graph against 3.6 s of exact search unfiltered).
 HNSW_MAX_SCAN_TUPLES = 40_000
 HNSW_SEARCH = (
-    f"ef_search {HNSW_EF_SEARCH}, iterative {HNSW_ORDER}, max_scan_tuples "
-    f"{HNSW_MAX_SCAN_TUPLES}, fetches of {HNSW_BATCH}"
+    f"ef_search {HNSW_EF_SEARCH}, iterative {HNSW_ORDER}, max_scan_tuples {HNSW_MAX_SCAN_TUPLES}"
 )
 # pgvector 0.7 only (no iterative scan): below this share of the indexed vectors passing
 # the filter, exact search directly (bench/pg_search.py on 0.6, 100k vectors).
@@ -255,67 +252,75 @@ def search_hnsw(
 ) -> Matches | None:
     """The HNSW answer, or None when it cannot be known to hold every hit.
 
-    One scan of the slot's dimension, read through a server-side cursor `HNSW_BATCH` rows
-    at a time; every tuple the scan returns comes back with its distance and whether it
-    passes the filter, so that the stop rule counts the graph's tuples, not the filter's
-    (at a 1 % filter a run of rows is a hundred times as many tuples). The scan's relaxed
-    order sorts each of its iterations (`HNSW_EF_SEARCH` tuples, the candidates of one
-    walk) but not across them: a later iteration may bring nearer vectors. The answer is
-    complete when a whole iteration brought no vector within the threshold's radius:
-    `HNSW_EF_SEARCH` tuples in a row beyond it (a run that long holds the start of an
-    iteration, and an iteration that starts beyond the radius stays beyond it; rows
-    sharing one vector are one candidate of a walk, so among duplicates the run may end
-    inside a walk, a miss of the same kind as a vector the walk never reaches).
+    One statement, one round trip: the scan of the slot's dimension (`nearest`), every
+    tuple with its distance and whether it passes the filter, so that the stop rule counts
+    the graph's tuples, not the filter's (at a 1 % filter a run of rows is a hundred times
+    as many tuples); the server ends the scan by the rule (`until_complete`) and returns
+    the hits. The scan's relaxed order sorts each of its iterations (`HNSW_EF_SEARCH`
+    tuples, the candidates of one walk) but not across them: a later iteration may bring
+    nearer vectors. The answer is complete when a whole iteration brought no vector within
+    the threshold's radius: `HNSW_EF_SEARCH` tuples in a row beyond it (a run that long
+    holds the start of an iteration, and an iteration that starts beyond the radius stays
+    beyond it; rows sharing one vector are one candidate of a walk, so among duplicates
+    the run may end inside a walk, a miss of the same kind as a vector the walk never
+    reaches).
     """
     configure_scan(conn, iterative)
     # without iterative scans (pgvector 0.7) the one walk is the whole scan, sorted
     limit, run = (HNSW_MAX_SCAN_TUPLES, HNSW_EF_SEARCH) if iterative else (HNSW_EF_SEARCH, 1)
     radius = 1.0 - threshold + HALFVEC_SLACK  # the order is halfvec's, the distances not
+    bound = 1.0 - threshold + SLACK
     target = query_vector(query)
     distance = distance_to(target)
-    passes = passes_filter(key, scope, near=distance <= 1.0 - threshold + SLACK)
-    statement = nearest(dim, target, distance, passes, limit)
-    options = {"stream_results": True, "max_row_buffer": HNSW_BATCH}
-    result = conn.execute(statement, execution_options=options)
-    batches: list[Matches] = []
-    beyond = 0  # tuples in a row beyond the radius, up to the current batch
-    try:
-        while rows := result.fetchmany(HNSW_BATCH):
-            pks, distances, passing = as_columns(rows, (np.int64, np.float64, np.bool_))
-            found = np.flatnonzero(passing)
-            batches.append(as_matches(pks[found], distances[found]))
-            runs = runs_beyond(distances > radius, beyond)
-            if runs.max() >= run:
-                return within(batches, threshold)
-            beyond = int(runs[-1])
-    finally:
-        result.close()
-    return None  # the scan ended among vectors within the radius
+    passes = passes_filter(key, scope, near=distance <= bound)
+    walk = nearest(dim, target, distance, passes, limit).subquery("walk")
+    rows = conn.execute(until_complete(walk, radius, run, bound)).all()
+    pks, distances, ends = as_columns(rows, (np.int64, np.float64, np.bool_))
+    if not ends.any():
+        return None  # the scan ended among vectors within the radius
+    return at_or_above(as_matches(pks[~ends], distances[~ends]), threshold)
+
+
+def until_complete(
+    walk: sa.Subquery, radius: float, run: int, bound: float
+) -> sa.Select[tuple[int, float, bool]]:
+    """The hits of a scan (`nearest`) up to the first `run` tuples in a row beyond the
+    radius, and the tuple that ends that run (`ends` true; none when the scan ran out
+    first): (image_pk, distance, ends).
+
+    The rule runs in the server, so a search is one round trip, not a cursor's fetch after
+    fetch. Two windows over the scan's order (which the planner knows the subqueries keep,
+    so nothing is sorted): the tuples within the radius among the last `run` mark each
+    tuple that ends a run; then the ends before each tuple are counted, and `ended = 0`
+    is a window run condition (PostgreSQL 15), which stops the WindowAgg, and with it the
+    index scan, at the first tuple after the first end.
+    """
+    order, recent = walk.c.halfvec_distance, (-(run - 1), 0)
+    inside = sa.func.count().filter(walk.c.distance <= radius).over(order_by=order, rows=recent)
+    position = sa.func.row_number().over(order_by=order, rows=recent)
+    runs = sa.select(walk, ((position >= run) & (inside == 0)).label("ends")).subquery("runs")
+    before = (None, -1)  # every tuple before this one
+    ended = sa.func.count().filter(runs.c.ends).over(order_by=runs.c.halfvec_distance, rows=before)
+    marked = sa.select(runs, ended.label("ended")).subquery("marked")
+    hit = marked.c.passes & (marked.c.distance <= bound)
+    return sa.select(marked.c.image_pk, marked.c.distance, marked.c.ends).where(
+        marked.c.ended == 0, marked.c.ends | hit
+    )
 
 
 def as_columns(rows: Sequence[Any], dtypes: tuple[type[Any], ...]) -> tuple[NDArray[Any], ...]:
-    """Rows as one array a column, of these dtypes, by one transposition in C: 24 us a
-    batch of 200 HNSW rows, against 43 us with a generator a column."""
+    """Rows as one array a column, of these dtypes, by one transposition in C: 24 us for
+    200 rows of the HNSW scan, against 43 us with a generator a column."""
     if not rows:
         return tuple(np.zeros(0, dtype=dtype) for dtype in dtypes)
     columns = zip(*rows, strict=True)
     return tuple(np.array(cells, dtype=dtype) for cells, dtype in zip(columns, dtypes, strict=True))
 
 
-def runs_beyond(outside: NDArray[np.bool_], before: int) -> NDArray[np.int64]:
-    """At each tuple, how many in a row up to it are beyond the radius (`outside`), the
-    previous batch having ended with `before` of them."""
-    positions = np.arange(len(outside))
-    last_inside = np.maximum.accumulate(np.where(outside, -1 - before, positions))
-    return positions - last_inside
-
-
-def within(batches: list[Matches], threshold: float) -> Matches:
-    """The matches of the batches at or above the threshold."""
-    pks = np.concatenate([batch.pks for batch in batches])
-    scores = np.concatenate([batch.scores for batch in batches])
-    keep = scores >= threshold
-    return Matches(pks[keep], scores[keep])
+def at_or_above(matches: Matches, threshold: float) -> Matches:
+    """The matches scoring at least the threshold (SQL's bound has SLACK)."""
+    keep = matches.scores >= threshold
+    return Matches(matches.pks[keep], matches.scores[keep])
 
 
 def configure_scan(conn: sa.Connection, iterative: bool) -> None:
@@ -362,16 +367,23 @@ def nearest(
 ) -> sa.Select[Any]:
     """The `limit` vectors of `dim` dimensions nearest the query (`query_vector`) in the
     HNSW index's order, with `distance` (the full-precision cosine distance,
-    `distance_to(query)`) and `passes` (the filter, not in WHERE: the scan returns every
-    tuple it walks through, in its own order)."""
+    `distance_to(query)`), `passes` (the filter, not in WHERE: the scan returns every
+    tuple it walks through, in its own order) and `halfvec_distance`, the order's key."""
     rounded: sa.ColumnElement[Any] = sa.literal_column(f"embeddings.embedding::halfvec({int(dim)})")
     target = sa.cast(query, HalfVector(dim))
     order = rounded.op("<=>", return_type=sa.Float)(target)
     return (
-        sa.select(embeddings.c.image_pk, distance, passes.label("passes"))
+        sa.select(
+            embeddings.c.image_pk,
+            distance.label("distance"),
+            passes.label("passes"),
+            order.label("halfvec_distance"),
+        )
         .where(indexed_dimension(dim))
         .order_by(order)
-        .limit(limit)
+        # in the SQL text, so that a generic plan (psycopg prepares a statement run five
+        # times) is costed on it, as each custom plan is
+        .limit(sa.bindparam("scan_limit", limit, literal_execute=True))
     )
 
 
@@ -390,9 +402,7 @@ def search_exact(
         passing.c.distance <= 1.0 - threshold + SLACK
     )
     pks, distances = as_columns(conn.execute(statement).all(), (np.int64, np.float64))
-    matches = as_matches(pks, distances)
-    keep = matches.scores >= threshold
-    return Matches(matches.pks[keep], matches.scores[keep])
+    return at_or_above(as_matches(pks, distances), threshold)
 
 
 def as_matches(pks: NDArray[np.int64], distances: NDArray[np.float64]) -> Matches:
