@@ -311,12 +311,14 @@ def main() -> None:
     # Knobs of index.pgvector's search, to choose its settings by measurement.
     parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
+    parser.add_argument("--first-walks", type=int, help="Walks that end a scan before a hit.")
     parser.add_argument("--m", type=int, help="HNSW build: links a node (with --rebuild).")
     parser.add_argument("--ef-construction", type=int, help="HNSW build: candidates a link.")
     args = parser.parse_args()
     for name, value in (
         ("HNSW_ORDER", args.order),
         ("HNSW_EF_SEARCH", args.ef_search),
+        ("HNSW_FIRST_WALKS", args.first_walks),
         ("HNSW_M", args.m),
         ("HNSW_EF_CONSTRUCTION", args.ef_construction),
     ):
@@ -324,7 +326,7 @@ def main() -> None:
             setattr(pgvector, name, value)
     pgvector.HNSW_SEARCH = (
         f"ef_search {pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, "
-        f"max_scan_tuples {pgvector.HNSW_MAX_SCAN_TUPLES}"
+        f"max_scan_tuples {pgvector.HNSW_MAX_SCAN_TUPLES}, first walks {pgvector.HNSW_FIRST_WALKS}"
     )
     vectors, widths = cached_vectors(args.data, args.size, args.cluster, args.shape)
     rng = np.random.default_rng(1)
