@@ -69,11 +69,11 @@ HNSW_ORDER = "relaxed_order"
 # answers (at 10^6 vectors about 0.5 s of graph against 3.6 s of exact search unfiltered).
 HNSW_MAX_SCAN_TUPLES = 40_000
 # Walks in a row with no vector within the radius that end a scan before its first hit. The
-# first walk descends from the graph's entry point and can stay in another cluster: in two
-# of four builds at 10^6 (bench/pg_search.py, m 16 / ef_construction 128), of 1,500 queries
-# 28 found no hit in their first walk, 8 none in their second, 2 none in their third, none
-# in a fourth; one such query of the bench's 30 took recall@10 from 0.99 to 0.96. A query
-# with no hit pays these walks: 15-18 ms p50 at 10^6 against 7-10 ms with one walk.
+# first walk descends from the graph's entry point and can stay in another cluster. In two
+# of four builds at 10^6 (bench/pg_search.py, m 16 / ef_construction 128) one of the
+# bench's 30 queries came back empty (recall@10 0.96, not 0.99); on one of them, of 1,500
+# queries 28 had no hit in their first walk, 8 none in their first two, 2 none in three,
+# none in four. A query with no hit pays these walks: 15-18 ms p50 at 10^6, not 7-10 ms.
 HNSW_FIRST_WALKS = 5
 HNSW_SEARCH = (
     f"ef_search {HNSW_EF_SEARCH}, iterative {HNSW_ORDER}, max_scan_tuples {HNSW_MAX_SCAN_TUPLES}, "
