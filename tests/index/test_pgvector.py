@@ -14,8 +14,9 @@ from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pixsearch.db.dialect import require_postgres
 from pixsearch.db.engine import create_db_engine, writer
-from pixsearch.db.migrate import alembic_config, require_postgres, upgrade
+from pixsearch.db.migrate import alembic_config, upgrade
 from pixsearch.db.tables import images, organisations
 from pixsearch.index import pgvector as pgvectors
 from pixsearch.index.embeddings import PostgresEmbeddings

@@ -30,6 +30,9 @@ QUEUE_CHANNEL = "pixsearch_queue"  # payload: op id, sent when an operation is q
 FINISHED_CHANNEL = "pixsearch_finished"  # payload: op id, sent when one finishes
 # Sets of image pks up to this size travel as a plain IN list; larger ones as one parameter.
 INLINE_PKS = 500
+# The oldest PostgreSQL: 15 brought window run conditions, which end the HNSW scan in the
+# server (index.pgvector.until_complete); on 14 the scan would run to its LIMIT.
+OLDEST_POSTGRES = 15
 
 Condition = sa.ColumnElement[bool]
 PG_STAT_ACTIVITY = sa.table("pg_stat_activity", sa.column("pid", sa.Integer))
@@ -80,6 +83,10 @@ class Dialect(ABC):
     @abstractmethod
     def worker_gone(self, backend: sa.ColumnElement[int]) -> Condition:
         """True where `backend` (a claiming worker's presence session) no longer exists."""
+
+    @abstractmethod
+    def check_server(self, conn: sa.Connection) -> None:
+        """Raise RuntimeError, saying what to install, if the server is too old."""
 
     @abstractmethod
     def optimize(self, conn: sa.Connection) -> None:
@@ -188,6 +195,9 @@ class SQLiteDialect(Dialect):
     def worker_gone(self, backend: sa.ColumnElement[int]) -> Condition:
         return sa.false()  # one process: recovery at start requeues everything it left
 
+    def check_server(self, conn: sa.Connection) -> None:
+        return None  # the sqlite3 module's own library
+
     def optimize(self, conn: sa.Connection) -> None:
         """ANALYZE, so filters and facets keep good plans as a catalogue grows: without it
         a facet over 20k hits was measured twice as slow. Each index is sampled (about
@@ -282,6 +292,9 @@ class PostgresDialect(Dialect):
         alive = sa.exists().where(PG_STAT_ACTIVITY.c.pid == backend)
         return sa.and_(backend.is_not(None), ~alive)
 
+    def check_server(self, conn: sa.Connection) -> None:
+        require_postgres(int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()))
+
     def optimize(self, conn: sa.Connection) -> None:
         return None  # autovacuum keeps the statistics fresh
 
@@ -310,6 +323,15 @@ class PostgresDialect(Dialect):
 
     def ignoring_case(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.func.lower(column)
+
+
+def require_postgres(version_num: int) -> None:
+    """Refuse a server older than OLDEST_POSTGRES (`server_version_num`, e.g. 150018)."""
+    if version_num // 10000 < OLDEST_POSTGRES:
+        raise RuntimeError(
+            f"PostgreSQL {version_num // 10000} is too old: pixsearch needs {OLDEST_POSTGRES} "
+            "or newer (docs/deployment.md)"
+        )
 
 
 def parse_pk_array(text: str | None) -> NDArray[np.int64]:

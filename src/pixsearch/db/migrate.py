@@ -8,10 +8,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from pixsearch.db.dialect import dialect_of
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The oldest PostgreSQL: 15 brought window run conditions, which end the HNSW scan in the
-# server (index.pgvector.until_complete); on 14 the scan would run to its LIMIT.
-OLDEST_POSTGRES = 15
 
 
 def alembic_config(engine: sa.Engine) -> Config:
@@ -23,16 +22,6 @@ def alembic_config(engine: sa.Engine) -> Config:
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the schema up to `revision`; safe to run on every start."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            require_postgres(int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()))
+    with engine.connect() as conn:
+        dialect_of(conn).check_server(conn)
     command.upgrade(alembic_config(engine), revision)
-
-
-def require_postgres(version_num: int) -> None:
-    """Refuse a server older than OLDEST_POSTGRES (`server_version_num`, e.g. 150018)."""
-    if version_num // 10000 < OLDEST_POSTGRES:
-        raise RuntimeError(
-            f"PostgreSQL {version_num // 10000} is too old: pixsearch needs {OLDEST_POSTGRES} "
-            "or newer (docs/deployment.md)"
-        )
