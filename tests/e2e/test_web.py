@@ -219,7 +219,8 @@ def test_add_images_by_url_and_follow_the_operation(page: Any, catalogue: Catalo
     page.get_by_label("Image URLs or JSON lines").fill(lines)
     page.get_by_label("Subset").check()
     page.get_by_role("button", name="Add images").click()
-    status = page.get_by_role("status").filter(has_text="Operation")
+    # the form's own result; the page's live region (#announce) says "Operation ..." too
+    status = page.get_by_role("region", name="Add images").get_by_role("status")
     expect(status).to_contain_text(re.compile(r"done — 2 good, 0 failed, of 2"), timeout=30_000)
     page.get_by_role("link", name="Search").click()
     page.get_by_label("Formula").fill("title=From JSON")
@@ -234,7 +235,8 @@ def test_a_bad_url_is_reported_per_item(page: Any, catalogue: Catalogue) -> None
     page.get_by_label("Image URLs or JSON lines").fill(missing)
     page.get_by_label("Wait").check()
     page.get_by_role("button", name="Add images").click()
-    status = page.get_by_role("status").filter(has_text="Operation")
+    # the form's own result; the page's live region (#announce) says "Operation ..." too
+    status = page.get_by_role("region", name="Add images").get_by_role("status")
     expect(status).to_contain_text("failed", timeout=30_000)
     expect(status.get_by_role("listitem")).to_contain_text("nothing:")
 
