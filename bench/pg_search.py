@@ -324,10 +324,6 @@ def main() -> None:
     ):
         if value is not None:
             setattr(pgvector, name, value)
-    pgvector.HNSW_SEARCH = (
-        f"ef_search {pgvector.HNSW_EF_SEARCH}, iterative {pgvector.HNSW_ORDER}, "
-        f"max_scan_tuples {pgvector.HNSW_MAX_SCAN_TUPLES}, first walks {pgvector.HNSW_FIRST_WALKS}"
-    )
     vectors, widths = cached_vectors(args.data, args.size, args.cluster, args.shape)
     rng = np.random.default_rng(1)
     picks = rng.integers(0, args.size, args.queries)
@@ -385,7 +381,7 @@ def report(
     threshold: float,
     exact_queries: int | None,
 ) -> None:
-    print(f"threshold {threshold}; {pgvector.HNSW_SEARCH}")
+    print(f"threshold {threshold}; {pgvector.search_settings()}")
     print(
         f"{'search':<24} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'recall@10':>10} "
         f"{'complete':>9} {'hits':>6} {'p50/exact':>10}"

@@ -75,10 +75,6 @@ HNSW_MAX_SCAN_TUPLES = 40_000
 # queries 28 had no hit in their first walk, 8 none in their first two, 2 none in three,
 # none in four. A query with no hit pays these walks: 15-18 ms p50 at 10^6, not 7-10 ms.
 HNSW_FIRST_WALKS = 5
-HNSW_SEARCH = (
-    f"ef_search {HNSW_EF_SEARCH}, iterative {HNSW_ORDER}, max_scan_tuples {HNSW_MAX_SCAN_TUPLES}, "
-    f"first walks {HNSW_FIRST_WALKS}"
-)
 # pgvector 0.7 only (no iterative scan): below this share of the indexed vectors passing
 # the filter, exact search directly (bench/pg_search.py on 0.6, 100k vectors).
 EXACT_BELOW_SELECTIVITY = 0.05
@@ -173,6 +169,14 @@ class Vector(UserDefinedType[str]):
 
     def get_col_spec(self, **kw: Any) -> str:
         return "vector" if self.dim is None else f"vector({int(self.dim)})"
+
+
+def search_settings() -> str:
+    """The HNSW search's settings in words, as they stand (the benchmark sets some)."""
+    return (
+        f"ef_search {HNSW_EF_SEARCH}, iterative {HNSW_ORDER}, max_scan_tuples "
+        f"{HNSW_MAX_SCAN_TUPLES}, first walks {HNSW_FIRST_WALKS}"
+    )
 
 
 def search(
