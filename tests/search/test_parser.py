@@ -250,6 +250,17 @@ def test_empty_formula_is_none() -> None:
     assert parse_formula(" \t\n\u00a0") is None
 
 
+def test_a_formula_asked_again_is_not_parsed_again() -> None:
+    first = parse("k=cached && t~once")
+    assert parse("k=cached && t~once") is first
+    assert parse("k=cached && t~twice") is not first
+    # A refused formula is refused every time, with the same message.
+    assert str(error_of("k=cached &&")) == str(error_of("k=cached &&"))
+    # The length limit is part of what is kept: a longer limit does not reuse a refusal.
+    assert error_of("k=abc", max_length=3).position is not None
+    assert parse_formula("k=abc", max_length=10) == parse("k=abc")
+
+
 def test_positions_are_offsets_of_each_node() -> None:
     node = parse("w>10 || !(i=car && k=a) && t~x")
     starts = [(type(n).__name__, n.position) for n in iter_nodes(node)]

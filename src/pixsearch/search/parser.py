@@ -28,6 +28,9 @@ from pixsearch.vocabulary.colors import FAMILIES, color_lab, family_named
 from pixsearch.vocabulary.fields import LABEL_FIELDS, PROSE_FIELDS
 
 MAX_LENGTH = 4096
+# Formulas kept parsed: the same one is often asked again (the next page, the same search
+# from many users), and its nodes are immutable, so a search can share them.
+PARSED_FORMULAS = 1024
 # Parentheses and `!` nested deeper than this are refused: no real formula needs it, and it
 # bounds the recursion of everything that walks the tree.
 MAX_NESTING = 64
@@ -91,8 +94,10 @@ def load_parser() -> Lark:
     )
 
 
+@functools.lru_cache(maxsize=PARSED_FORMULAS)
 def parse_formula(text: str, *, max_length: int = MAX_LENGTH) -> Node | None:
-    """Parse a formula into nodes; None when it is empty or only white space."""
+    """Parse a formula into nodes; None when it is empty or only white space. The last
+    PARSED_FORMULAS answers are kept (a refused formula raises again each time)."""
     try:
         if len(text) > max_length:
             raise Invalid(
