@@ -182,7 +182,8 @@ class SQLiteDialect(Dialect):
         for row in rows:
             cells = list(row)
             for at, process in processors:
-                cells[at] = process(cells[at])
+                if (value := cells[at]) is not None:  # every processor keeps NULL as None
+                    cells[at] = process(value)
             converted.append(cells)
         return converted
 

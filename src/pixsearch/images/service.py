@@ -66,11 +66,10 @@ def read_page(
     names, statement = page_statement(type(dialect), tuple(fields))
     found = {}
     values = {"pks": dialect.pk_list_text(list(pks))}
+    shown = names[2:]
     for row in dialect.select_rows(conn, statement, values):
         if row[1] == org_id:
-            rendered = dict(zip(names, row, strict=True))
-            del rendered["id"], rendered["org_id"]
-            found[row[0]] = rendered
+            found[row[0]] = dict(zip(shown, row[2:], strict=True))
     return found
 
 
