@@ -47,9 +47,12 @@ class Backend:
             self.columns.close()
 
 
-def open_backend(engine: sa.Engine) -> Backend:
-    """The backend of the engine's database (close it after use)."""
+def open_backend(engine: sa.Engine, *, results_in_memory: bool = True) -> Backend:
+    """The backend of the engine's database (close it after use); `results_in_memory`:
+    whether the column index, where there is one, also keeps the rows' result fields."""
     dialect = dialect_of(engine)
     fulltext, embeddings, faces = INDEXES[dialect.name]
-    columns = ColumnIndex(engine) if COLUMNS_IN_MEMORY[dialect.name] else None
+    columns = (
+        ColumnIndex(engine, results=results_in_memory) if COLUMNS_IN_MEMORY[dialect.name] else None
+    )
     return Backend(dialect, fulltext(engine), embeddings(engine), faces(engine), columns)

@@ -71,7 +71,7 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
     models = open_models(settings)
     for name, state in models.status().items():
         log.info("representation %s: %s", name, state)
-    backend = open_backend(engine)
+    backend = open_backend(engine, results_in_memory=settings.results_in_memory)
     metrics = open_metrics(settings, engine)
     enqueuer = Enqueuer(engine, backend.dialect, metrics)
     batch = settings.inference_batch

@@ -1,6 +1,7 @@
-"""The column index (SQLite): counts, page order and every facet equal the SQL path on random
-data and random formulas, after writes, patches, deletes and compaction, after a restart,
-for two organisations, and when an operation commits while a search loads the slot."""
+"""The column index (SQLite): counts, page order, every facet and the rendered rows (its
+documents) equal the SQL path on random data and random formulas, after writes, patches,
+deletes and compaction, after a restart, for two organisations, and when an operation
+commits while a search loads the slot."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ from pixsearch.backend import Backend, open_backend
 from pixsearch.db.engine import writer
 from pixsearch.db.tables import images
 from pixsearch.errors import QuerySyntaxError
+from pixsearch.images.service import read_page
 from pixsearch.index import columns as columns_module
 from pixsearch.index.columns import ColumnIndex
 from pixsearch.index.terms import replace_terms
 from pixsearch.search import nodes
+from pixsearch.search.columnar import read_results
 from pixsearch.search.compiler import compile_filter
 from pixsearch.search.parser import parse_formula
 from pixsearch.search.service import (
@@ -36,6 +39,7 @@ from pixsearch.search.service import (
     search_images,
     search_metadata,
 )
+from pixsearch.vocabulary.fields import RESULT_FIELDS
 from pixsearch.vocabulary.operations import Applied
 from tests.conftest import open_database
 from tests.search.conftest import add_images
@@ -49,6 +53,26 @@ ORIENTATIONS = ["landscape", "portrait", "square", None]
 KEYWORDS = ["Red", "red", "Rëd", "blue", "Blue Sky", "sky", "sel"]
 TAGS = ["cat", "Cat", "dog"]
 TITLES = ["red sky", "Paris at night", "a dog", None]
+# Values of the other kinds a result row shows: text with escapes, floats, lists of objects.
+CAPTIONS = ['Zürich "by night"\n\u00a0\u2028', "", "\x01 tab\t", None]
+COLORS = [
+    [{"hex": "#ff0000", "share": 0.30000000000000004}, {"hex": "#00ff00", "share": 1e-7}],
+    [],
+    None,
+]
+SOURCES = ["https://example.com/a.jpg?x=1&y=%C3%A9", None]
+# Fields a search may ask for: result fields (rendered from the documents), and `faces`,
+# which is not one (read from SQL), with duplicates.
+FIELD_CHOICES = [
+    "image_id",
+    "title",
+    "caption",
+    "keywords",
+    "colors",
+    "nsfw",
+    "aspect_ratio",
+    "faces",
+]
 
 
 @pytest.fixture
@@ -73,6 +97,12 @@ def random_row(rng: random.Random, image_id: str) -> dict[str, Any]:
         "n_faces": rng.choice([0, 1, 2, None]),
         "keywords": rng.sample(KEYWORDS, rng.randint(0, 3)),
         "tags": rng.sample(TAGS, rng.randint(0, 2)),
+        "caption": rng.choice(CAPTIONS),
+        "colors": rng.choice(COLORS),
+        "src": rng.choice(SOURCES),
+        "model_release": rng.choice(BOOLS),
+        "categories": rng.choice([None, [], ["News", "news"]]),
+        "faces": rng.choice([None, [{"n": 1, "box": [1, 2, 3, 4], "score": 0.9}]]),
         "created_at": rng.randint(0, 30),  # repeats: ties are broken by pk
     }
 
@@ -156,6 +186,9 @@ params = st.builds(
         max_size=3,
     ).map(tuple),
     facet_limit=st.integers(1, 6),
+    fields=st.one_of(
+        st.none(), st.lists(st.sampled_from(FIELD_CHOICES), min_size=1, max_size=4).map(tuple)
+    ),
 )
 
 
@@ -172,7 +205,7 @@ def both_ways(
 def assert_same(conn: sa.Connection, backend: Backend, org_id: int, formula: Any, p: Any) -> None:
     got, expected = both_ways(conn, backend, org_id, formula, p)
     assert got.count == expected.count, formula
-    assert [r["image_id"] for r in got.results] == [r["image_id"] for r in expected.results]
+    assert [r.get("image_id") for r in got.results] == [r.get("image_id") for r in expected.results]
     assert got.results == expected.results
     assert got.facets == expected.facets, formula
 
@@ -358,3 +391,52 @@ def test_ranked_hits_sorted_and_faceted_from_memory_equal_sql(
     assert got.count == expected.count
     assert got.results == expected.results
     assert got.facets == expected.facets
+
+
+def test_without_results_in_memory_pages_are_read_from_sql(engine: sa.Engine) -> None:
+    fill(engine, 30, seed=11)
+    backend = open_backend(engine, results_in_memory=False)
+    everything = SearchParams(limit=100, facets=("keywords",))
+    try:
+        with engine.connect() as conn:
+            backend.dialect.prepare_search(conn)
+            assert_same(conn, backend, 1, None, everything)
+            ranked = search_images(conn, Searcher(backend), 1, SearchParams(q="t~red", limit=100))
+            sql_only = dataclasses.replace(backend, columns=None)
+            assert (
+                ranked.results
+                == search_images(
+                    conn, Searcher(sql_only), 1, SearchParams(q="t~red", limit=100)
+                ).results
+            )
+        assert backend.columns is not None
+        with backend.columns.reading(1) as slot:
+            assert slot.size == 30
+            assert slot.documents == [] and slot.document_bytes == 0
+    finally:
+        backend.close()
+
+
+def test_a_pk_the_slot_does_not_hold_is_read_from_sql(engine: sa.Engine) -> None:
+    """Rows of another organisation, or deleted and applied, are not shown; a row the slot
+    does not hold yet is read from the database."""
+    mine = fill(engine, 5, seed=12, org_id=1)
+    theirs = fill(engine, 2, seed=13, org_id=2)
+    backend = open_backend(engine)
+    assert backend.columns is not None
+    try:
+        with engine.connect() as conn:
+            found = read_results(conn, backend.columns, 1, [*mine, *theirs], RESULT_FIELDS)
+            assert sorted(found) == mine
+            assert found == read_page(conn, 1, mine, RESULT_FIELDS)
+        with writer(engine).begin() as conn:
+            conn.execute(sa.delete(images).where(images.c.id == mine[0]))
+        backend.columns.follow(Applied(1, deleted=[mine[0]]))
+        # Written while the index was not told (as between a commit and its `follow`).
+        (late,) = add_images(engine, 1, [{"image_id": "late", "title": "late"}])
+        with engine.connect() as conn:
+            found = read_results(conn, backend.columns, 1, [*mine, late], ("image_id", "title"))
+        assert sorted(found) == [*mine[1:], late]
+        assert found[late] == {"image_id": "late", "title": "late"}
+    finally:
+        backend.close()

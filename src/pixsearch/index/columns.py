@@ -8,7 +8,12 @@ filter on one field is decided once per distinct value, and the rows of the code
 pass come from per-code row lists (or one pass over the codes when they are many), so
 `city=Paris` never folds a row nor reads another city's. The set-term fields (keywords, categories,
 collections, tags) are lists of (row, folded term, spelling) entries, sorted by row: a
-term's rows, or a hit's terms for a facet, are slices of arrays (`index.encoding`).
+term's rows, or a hit's terms for a facet, are slices of arrays (`index.encoding`). Each
+row also keeps its result fields (`RESULT_FIELDS`, as `read_page` renders them) marshalled
+into one bytes object, so that a page of results is rendered from memory: 50 rows read from
+SQLite cost a search about 0.7 ms more after a product or a facet count had evicted the CPU
+caches (docs/performance.md). `PIXSEARCH_RESULTS_IN_MEMORY=false` keeps no documents, and
+pages are read from SQLite.
 
 A slot is loaded from the database on an organisation's first search and then follows
 it like `index.vectors`: `follow`, called after each committed operation, only queues the
@@ -24,6 +29,8 @@ a slot under its lock, so a row never changes under one.
 from __future__ import annotations
 
 import logging
+import marshal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +42,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from pixsearch.db.bulk import chunked
+from pixsearch.db.dialect import plain_select
 from pixsearch.db.tables import image_terms, images
 from pixsearch.index.encoding import (
     MISSING_RANK,
@@ -47,7 +55,7 @@ from pixsearch.index.encoding import (
     Terms,
     top_counts,
 )
-from pixsearch.vocabulary.fields import BOOL_FIELDS, LABEL_FIELDS, TERM_FIELDS
+from pixsearch.vocabulary.fields import BOOL_FIELDS, LABEL_FIELDS, RESULT_FIELDS, TERM_FIELDS
 from pixsearch.vocabulary.operations import Applied
 
 log = logging.getLogger(__name__)
@@ -119,6 +127,8 @@ class Slot:
         self.dictionaries = {name: Dictionary(processors[name]) for name in CODED_FIELDS}
         self.terms = {name: Terms() for name in TERM_FIELDS}
         self.row_of = np.full(1024, -1, dtype=np.int32)  # by pk; -1: not here
+        self.documents: list[bytes] = []  # by row, unless the index keeps none
+        self.document_bytes = 0
         self.dead = 0
         self._alive: tuple[int, Mask] | None = None  # (changes seen, mask)
         self._totals: dict[str, tuple[int, NDArray[np.int64]]] = {}  # by term field
@@ -140,7 +150,8 @@ class Slot:
         for terms in self.terms.values():
             dictionaries += [terms.norms, terms.spellings]
         # a value in a list and a dict, and the value itself: about 150 bytes
-        return total + 150 * sum(len(dictionary) for dictionary in dictionaries)
+        total += 150 * sum(len(dictionary) for dictionary in dictionaries)
+        return total + self.document_bytes
 
     def enqueue(self, pks: list[int]) -> int:
         with self.pending_lock:
@@ -191,6 +202,27 @@ class Slot:
         pks = pks[(pks > 0) & (pks < len(self.row_of))]
         rows = self.row_of[pks]
         return np.asarray(rows[rows >= 0], dtype=np.intp)
+
+    def results(self, pks: Sequence[int], fields: tuple[str, ...]) -> dict[int, dict[str, Any]]:
+        """The rendered rows of those pks that are live here (`fields` among
+        `RESULT_FIELDS`), by pk: each a new dict, as `images.service.read_page` gives."""
+        wanted = np.asarray(pks, dtype=np.int64)
+        rows = np.full(len(wanted), -1, dtype=np.int64)
+        inside = (wanted > 0) & (wanted < len(self.row_of))
+        rows[inside] = self.row_of[wanted[inside]]
+        found = {}
+        documents, loads = self.documents, marshal.loads
+        if fields == RESULT_FIELDS:
+            for pk, row in zip(pks, rows.tolist(), strict=True):
+                if row >= 0:
+                    found[pk] = dict(zip(RESULT_FIELDS, loads(documents[row]), strict=True))
+            return found
+        shown = [(name, RESULT_AT[name]) for name in dict.fromkeys(fields)]
+        for pk, row in zip(pks, rows.tolist(), strict=True):
+            if row >= 0:
+                values = loads(documents[row])
+                found[pk] = {name: values[at] for name, at in shown}
+        return found
 
     def mask_of(self, pks: NDArray[np.int64]) -> Mask:
         mask = np.zeros(self.size, dtype=bool)
@@ -308,12 +340,15 @@ class Slot:
 
     # --- writing (with `lock` held) -----------------------------------------------------
 
-    def append(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Add driver rows (`ROW_COLUMNS`); a pk's terms follow with `append_terms`."""
+    def append(self, rows: Sequence[Sequence[Any]], documents: list[bytes] | None) -> None:
+        """Add driver rows (`ROW_COLUMNS` first) and their documents
+        (`ColumnIndex.documents`), or None if the index keeps none; a pk's terms follow with
+        `append_terms`."""
         if not rows:
             return
+        assert documents is None or len(documents) == len(rows)
         first = self.size
-        columns = list(zip(*rows, strict=True))
+        columns = list(zip(*rows, strict=True))[: len(ROW_COLUMNS)]
         pks = np.array(columns[0], dtype=np.int64)
         self.pks.extend(pks)
         self.created.extend(np.array(columns[1], dtype=np.int64))
@@ -325,6 +360,9 @@ class Slot:
             grown[: len(self.row_of)] = self.row_of
             self.row_of = grown
         self.row_of[pks] = np.arange(first, self.size)
+        if documents is not None:
+            self.documents.extend(documents)
+            self.document_bytes += document_bytes(documents)
         self._changes += 1
 
     def append_terms(self, field: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -357,6 +395,9 @@ class Slot:
             grown.keep(live)
         for terms in self.terms.values():
             terms.renumber(new_row)
+        if self.documents:
+            self.documents = [self.documents[row] for row in live.tolist()]
+            self.document_bytes = document_bytes(self.documents)
         self.row_of[:] = -1
         self.row_of[self.pks.view()] = np.arange(len(live))
         self._postings.clear()
@@ -364,23 +405,43 @@ class Slot:
         self._changes += 1
 
 
-# The columns read for each row, in this order (`Slot.append` reads them by position).
+# The columns `Slot.append` reads by position, first of the columns read for each row; then
+# the result fields that are not among them, for the row's document.
 ROW_COLUMNS = ("id", "created_at", *CODED_FIELDS)
-_SELECT_ROWS = sa.select(*(images.c[name] for name in ROW_COLUMNS))
+READ_COLUMNS = (*ROW_COLUMNS, *(name for name in RESULT_FIELDS if name not in ROW_COLUMNS))
+_SELECT_ROWS = sa.select(*(images.c[name] for name in READ_COLUMNS))
+_SELECT_CODED = sa.select(*(images.c[name] for name in ROW_COLUMNS))  # without documents
+# Where each result field is in a document, and where its value is in a row read.
+RESULT_AT = {name: at for at, name in enumerate(RESULT_FIELDS)}
+_READ_AT = tuple(READ_COLUMNS.index(name) for name in RESULT_FIELDS)
 _SELECT_TERMS = sa.select(image_terms.c.image_pk, image_terms.c.value, image_terms.c.value_norm)
+
+
+def document_bytes(documents: list[bytes]) -> int:
+    """What the documents hold: their bytes, a bytes object's header and the list's slot."""
+    return sum(map(len, documents)) + (sys.getsizeof(b"") + 8) * len(documents)
 
 
 class ColumnIndex:
     """Every loaded slot of this process; `follow` keeps them in step with the database."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, results: bool = True) -> None:
         self.engine = engine
+        self.results = results  # whether slots keep documents (`Slot.results`)
+        self.select_rows = _SELECT_ROWS if results else _SELECT_CODED
         self._lock = threading.Lock()
         self._slots: dict[int, Slot] = {}
         # The conversion SQLAlchemy would make of each column's driver value.
         self.processors: dict[str, Processor] = {
             column.name: column.type.result_processor(engine.dialect, None) for column in images.c
         }
+        # A document's conversions: `read_page`'s own (`Dialect.select_rows`), by position.
+        _, _, converting = plain_select(_SELECT_ROWS, engine.dialect)
+        self.converting = tuple(
+            (RESULT_AT[READ_COLUMNS[at]], process)
+            for at, process in converting
+            if READ_COLUMNS[at] in RESULT_AT
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -443,16 +504,28 @@ class ColumnIndex:
     ) -> None:
         """Append the rows `which` selects, then their terms, field by field."""
         rows = conn.exec_driver_sql(
-            self.driver_sql(_SELECT_ROWS.where(which).order_by(images.c.id))
+            self.driver_sql(self.select_rows.where(which).order_by(images.c.id))
         )
         for part in rows.partitions(LOAD_BATCH):
-            slot.append(part)
+            slot.append(part, self.documents(part) if self.results else None)
         for field in TERM_FIELDS:
             statement = _SELECT_TERMS.where(
                 terms_of, image_terms.c.org_id == slot.org_id, image_terms.c.field == field
             ).order_by(image_terms.c.image_pk)
             for part in conn.exec_driver_sql(self.driver_sql(statement)).partitions(LOAD_BATCH):
                 slot.append_terms(field, part)
+
+    def documents(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+        """Each driver row's result fields, converted as `read_page` converts them (a NULL
+        stays None), marshalled into one bytes object per row."""
+        documents = []
+        for row in rows:
+            cells = [row[at] for at in _READ_AT]
+            for at, process in self.converting:
+                if (value := cells[at]) is not None:
+                    cells[at] = process(value)
+            documents.append(marshal.dumps(tuple(cells)))
+        return documents
 
     def apply_pending(self, slot: Slot) -> None:
         """Re-read the queued pks in a transaction that starts after the queue is drained."""

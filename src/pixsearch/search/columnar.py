@@ -8,8 +8,9 @@ true complement. A filter the columns cannot decide (duplicates, colours, ids, p
 fields) runs as its SQL (`select_pks`) and becomes a mask, so every formula stays exact.
 
 `search_columns` is `service.search_metadata` on those masks: the count is the mask's
-sum, the page the top rows by the sort key (rendered from SQL by pk), each facet a count
-of codes over the hits.
+sum, the page the top rows by the sort key, each facet a count of codes over the hits.
+A page of results, ranked or not, is rendered from the slot's documents (`read_results`)
+when it shows only result fields, else read from SQL by pk.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
 }
 MAX_OFFSET = 2**62  # as in service.py: past this no page can have results
+RESULT_SET = frozenset(RESULT_FIELDS)  # the fields a slot's documents hold
 
 SqlPks = Callable[[Node], NDArray[np.int64]]
 
@@ -187,11 +189,34 @@ def sorted_page(
     return [int(pk) for pk in top[offset:]]
 
 
+def read_results(
+    conn: sa.Connection,
+    columns: ColumnIndex | None,
+    org_id: int,
+    pks: list[int],
+    fields: tuple[str, ...],
+) -> dict[int, dict[str, Any]]:
+    """`read_page`, from the column index's documents when it has the fields: a pk it
+    does not hold (deleted since the hits were found) is asked of the database."""
+    if columns is None or not columns.results or not set(fields) <= RESULT_SET:
+        return read_page(conn, org_id, pks, fields)
+    with columns.reading(org_id) as slot:
+        found = slot.results(pks, fields)
+    missing = [pk for pk in pks if pk not in found]
+    if missing:
+        found.update(read_page(conn, org_id, missing, fields))
+    return found
+
+
 def render_rows(
-    conn: sa.Connection, org_id: int, pks: list[int], fields: tuple[str, ...]
+    conn: sa.Connection,
+    columns: ColumnIndex,
+    org_id: int,
+    pks: list[int],
+    fields: tuple[str, ...],
 ) -> list[dict[str, Any]]:
     """The rows of the pks in that order; rows deleted meanwhile are left out."""
-    rows = read_page(conn, org_id, pks, fields)
+    rows = read_results(conn, columns, org_id, pks, fields)
     return [rows[pk] for pk in pks if pk in rows]
 
 
@@ -217,4 +242,4 @@ def search_columns(
         page = sorted_page(slot, selection, sort_by, descending, offset, limit)
         total = selection.count() if count else None
         found = count_facets(slot, selection, facets, facet_limit)
-    return render_rows(conn, org_id, page, fields or RESULT_FIELDS), total, found
+    return render_rows(conn, columns, org_id, page, fields or RESULT_FIELDS), total, found

@@ -34,7 +34,7 @@ from pixsearch.db.dialect import Dialect
 from pixsearch.db.functions import Condition
 from pixsearch.db.tables import images
 from pixsearch.errors import InvalidInput
-from pixsearch.images.service import read_page, render_image
+from pixsearch.images.service import render_image
 from pixsearch.index.colors import Lab, nearest
 from pixsearch.index.columns import ColumnIndex
 from pixsearch.index.embeddings import image_vector
@@ -397,7 +397,7 @@ def search_ranked(
             page = page_by_score(hits, params, descending)
         else:
             page = sort_hits(conn, dialect, org_id, hits, params, descending)
-    results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
+    results = render_scored(conn, columns, org_id, page, params.fields or RESULT_FIELDS)
     count = len(hits) if params.count else None
     facets = {}
     if params.facets:  # the hits as SQL only when needed: a million pks take a while
@@ -426,7 +426,7 @@ def ranked_from_columns(
                 )
                 page = list(zip(pks, hits.scores_of(pks), strict=True))
             facets = columnar.count_facets(slot, selection, params.facets, params.facet_limit)
-    results = render_scored(conn, org_id, page, params.fields or RESULT_FIELDS)
+    results = render_scored(conn, columns, org_id, page, params.fields or RESULT_FIELDS)
     return Page(results, len(hits) if params.count else None, facets)
 
 
@@ -459,17 +459,19 @@ def sort_hits(
 
 def render_scored(
     conn: sa.Connection,
+    columns: ColumnIndex | None,
     org_id: int,
     page: list[tuple[int, float]],
     fields: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    """The rows of one page of (pk, score) in page order; rows deleted meanwhile are left out."""
-    rows = read_page(conn, org_id, [pk for pk, _ in page], fields)
+    """The rows of one page of (pk, score) in page order, from the column index's
+    documents where there is one; rows deleted meanwhile are left out."""
+    rows = columnar.read_results(conn, columns, org_id, [pk for pk, _ in page], fields)
     results = []
     for pk, score in page:
         row = rows.get(pk)
         if row is not None:
-            row["score"] = score  # the row is read_page's new dict: no copy needed
+            row["score"] = score  # the row is a new dict: no copy needed
             results.append(row)
     return results
 
