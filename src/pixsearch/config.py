@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="SQLite: keep each image's result fields in memory beside the column "
         "index, so that a page of results is rendered without reading SQLite (about 0.7 ms "
         "of a search). It costs about a row's size per image: ~1 KB with a caption and 25 "
-        "keywords, 10 GB at 10^7 images. false reads each page from SQLite.",
+        "keywords, about 11 GB at 10^7 images. false reads each page from SQLite.",
     )
 
     # Workers

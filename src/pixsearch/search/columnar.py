@@ -196,8 +196,9 @@ def read_results(
     pks: list[int],
     fields: tuple[str, ...],
 ) -> dict[int, dict[str, Any]]:
-    """`read_page`, from the column index's documents when it has the fields: a pk it
-    does not hold (deleted since the hits were found) is asked of the database."""
+    """`read_page`, from the column index's documents when it has the fields. A pk the
+    slot does not hold (another organisation's, deleted since the hits were found, or
+    committed after the slot last read) is asked of the database."""
     if columns is None or not columns.results or not set(fields) <= RESULT_SET:
         return read_page(conn, org_id, pks, fields)
     with columns.reading(org_id) as slot:
