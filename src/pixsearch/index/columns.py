@@ -210,18 +210,17 @@ class Slot:
         rows = np.full(len(wanted), -1, dtype=np.int64)
         inside = (wanted > 0) & (wanted < len(self.row_of))
         rows[inside] = self.row_of[wanted[inside]]
-        found = {}
-        documents, loads = self.documents, marshal.loads
-        if fields == RESULT_FIELDS:
-            for pk, row in zip(pks, rows.tolist(), strict=True):
-                if row >= 0:
-                    found[pk] = dict(zip(RESULT_FIELDS, loads(documents[row]), strict=True))
-            return found
+        every = fields == RESULT_FIELDS  # the default: one zip, no projection
         shown = [(name, RESULT_AT[name]) for name in dict.fromkeys(fields)]
+        found = {}
         for pk, row in zip(pks, rows.tolist(), strict=True):
             if row >= 0:
-                values = loads(documents[row])
-                found[pk] = {name: values[at] for name, at in shown}
+                values = marshal.loads(self.documents[row])
+                found[pk] = (
+                    dict(zip(RESULT_FIELDS, values, strict=True))
+                    if every
+                    else {name: values[at] for name, at in shown}
+                )
         return found
 
     def mask_of(self, pks: NDArray[np.int64]) -> Mask:
@@ -446,6 +445,10 @@ class ColumnIndex:
     def close(self) -> None:
         with self._lock:
             self._slots.clear()
+
+    def renders(self, fields: tuple[str, ...]) -> bool:
+        """Whether the slots' documents hold these fields (`Slot.results`)."""
+        return self.results and all(name in RESULT_AT for name in fields)
 
     def follow(self, applied: Applied) -> None:
         """Queue the pks a committed operation deleted or wrote, for the next search."""

@@ -44,7 +44,6 @@ COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge,
 }
 MAX_OFFSET = 2**62  # as in service.py: past this no page can have results
-RESULT_SET = frozenset(RESULT_FIELDS)  # the fields a slot's documents hold
 
 SqlPks = Callable[[Node], NDArray[np.int64]]
 
@@ -199,7 +198,7 @@ def read_results(
     """`read_page`, from the column index's documents when it has the fields. A pk the
     slot does not hold (another organisation's, deleted since the hits were found, or
     committed after the slot last read) is asked of the database."""
-    if columns is None or not columns.results or not set(fields) <= RESULT_SET:
+    if columns is None or not columns.renders(fields):
         return read_page(conn, org_id, pks, fields)
     with columns.reading(org_id) as slot:
         found = slot.results(pks, fields)
