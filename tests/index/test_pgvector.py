@@ -238,13 +238,65 @@ def test_the_index_is_halfvec_hnsw_with_the_chosen_build(
     }
 
 
+def test_a_vectors_text_reads_back_as_the_same_float32(postgres: PostgresCluster | None) -> None:
+    """vector_text's nine digits: pgvector parses each component back to the same float32,
+    whatever its magnitude (subnormals, the largest finite, signed zeros)."""
+    if postgres is None:
+        no_postgres()
+    rng = np.random.default_rng(3)
+    extremes = np.array(
+        [0.0, -0.0, 1e-45, -1e-40, 1.1754944e-38, 3.4028235e38, -3.4028235e38], dtype=np.float32
+    )
+    vectors = [
+        extremes,
+        rng.standard_normal(512).astype(np.float32),
+        (rng.standard_normal(512) * 10.0 ** rng.integers(-30, 30, 512)).astype(np.float32),
+    ]
+    with postgres.database() as url:
+        engine = create_db_engine(url)
+        with engine.connect() as conn:
+            for vector in vectors:
+                text = pgvectors.vector_text(vector)
+                back = conn.exec_driver_sql("SELECT %s::vector::real[]", (text,)).scalar_one()
+                assert np.array(back, dtype=np.float32).tobytes() == vector.tobytes()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("iterative_since", [(0, 8), (99, 0)])
+def test_one_round_trip_tells_the_index_state_and_sets_the_scan(
+    filled: tuple[sa.Engine, np.ndarray, str],
+    monkeypatch: pytest.MonkeyPatch,
+    iterative_since: tuple[int, int],
+) -> None:
+    """prepare_scan: the index's rows and pgvector's version, and the transaction's scan
+    settings; the iterative scan's only from the version that has it (99.0 stands for a
+    pgvector older than the installed one), and none of them past the transaction."""
+    engine, _, _ = filled
+    monkeypatch.setattr(pgvectors, "ITERATIVE_SCAN", iterative_since)
+    setting = "SELECT current_setting(%s, true)"  # NULL where pgvector is not yet loaded
+    with engine.connect() as conn:
+        with conn.begin():
+            indexed, version = pgvectors.prepare_scan(conn, DIM)
+            shown = {
+                name: conn.exec_driver_sql(setting, (name,)).scalar_one()
+                for name in ("hnsw.ef_search", "jit", "hnsw.iterative_scan", "hnsw.max_scan_tuples")
+            }
+        assert indexed == SIZE and version == pgvectors.extension_version(conn)
+        assert shown["hnsw.ef_search"] == str(pgvectors.HNSW_EF_SEARCH) and shown["jit"] == "off"
+        iterative = iterative_since == (0, 8)
+        assert (shown["hnsw.iterative_scan"] == pgvectors.HNSW_ORDER) == iterative
+        assert (shown["hnsw.max_scan_tuples"] == str(pgvectors.HNSW_MAX_SCAN_TUPLES)) == iterative
+        assert conn.exec_driver_sql(setting, ("jit",)).scalar_one() == "on"
+    with engine.connect() as conn:
+        assert pgvectors.prepare_scan(conn, DIM + 1)[0] == -1.0  # no index of that dimension
+
+
 def test_the_hnsw_search_reads_the_index(filled: tuple[sa.Engine, np.ndarray, str]) -> None:
     """The nearest-first statement matches the partial halfvec index (else every "HNSW"
     answer would be a sort of the whole slot); at 400 rows the planner sorts them."""
     engine, vectors, plan = filled
     target = pgvectors.query_vector(vectors[0])
-    passes = pgvectors.passes_filter(KEY, None)
-    statement = pgvectors.nearest(DIM, target, pgvectors.distance_to(target), passes, 50)
+    statement = pgvectors.nearest(DIM, target, pgvectors.distance_to(target), sa.true(), 50)
     with engine.connect() as conn:
         sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
@@ -252,46 +304,47 @@ def test_the_hnsw_search_reads_the_index(filled: tuple[sa.Engine, np.ndarray, st
     assert index_scan == (plan == "hnsw")
 
 
+def literal_sql(conn: sa.Connection, statement: sa.Select, parameters: dict) -> str:
+    """A statement of scan_statement with its parameters written in, for EXPLAIN."""
+    compiled = statement.params(parameters).compile(conn, compile_kwargs={"literal_binds": True})
+    return str(compiled)
+
+
 def test_the_scan_probes_the_filter_by_pk(filled: tuple[sa.Engine, np.ndarray, str]) -> None:
-    """The filter is evaluated on each row the scan returns, by the row's pk (an index
+    """The filter is evaluated on each tuple the scan returns, by the tuple's pk (an index
     probe of the images at scale), never by a hash of the whole scope (a scan of every
     image that passes it)."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
-    target = pgvectors.query_vector(vectors[0])
-    distance = pgvectors.distance_to(target)
-    passes = pgvectors.passes_filter(KEY, scope, near=distance <= 0.5)
     limit = pgvectors.HNSW_MAX_SCAN_TUPLES
-    statement = pgvectors.nearest(DIM, target, distance, passes, limit)
+    statement, parameters = pgvectors.scan_statement(KEY, vectors[0], 0.5, scope, 40, 200, limit)
     with engine.connect() as conn:
-        sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
+        sql = literal_sql(conn, statement, parameters)
         explained = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
-    assert "id = embeddings.image_pk" in explained
+    assert "id = marked.image_pk" in explained
     assert "hashed" not in explained
 
 
 def test_only_rows_within_the_threshold_are_probed(
     filled: tuple[sa.Engine, np.ndarray, str],
 ) -> None:
-    """A far row is no hit whatever the filter says: the scan probes the scope for the
-    rows within the threshold's distance only (EXPLAIN ANALYZE counts the probes)."""
+    """A far tuple is no hit whatever the filter says: the statement probes the scope for
+    the tuples within the threshold's distance only (EXPLAIN ANALYZE counts the probes),
+    here over a whole scan of 200 tuples (no run of 201 ends it)."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
+    statement, parameters = pgvectors.scan_statement(KEY, vectors[0], 0.5, scope, 201, 201, 200)
     target = pgvectors.query_vector(vectors[0])
-    distance = pgvectors.distance_to(target)
-    near = distance <= 0.5
-    statement = pgvectors.nearest(
-        DIM, target, distance, pgvectors.passes_filter(KEY, scope, near=near), 200
-    )
+    scan = pgvectors.nearest(DIM, target, pgvectors.distance_to(target), sa.true(), 200)
     with engine.begin() as conn:
-        pgvectors.configure_scan(conn, iterative=True)  # past one walk of the graph
-        sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
-        rows = conn.exec_driver_sql(str(sql)).all()
+        pgvectors.prepare_scan(conn, DIM)  # past one walk of the graph
+        rows = conn.execute(scan).all()
+        sql = literal_sql(conn, statement, parameters)
         plan = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT TEXT) {sql}")]
     probes = [line for line in plan if "pk_images" in line or "on images" in line]
     loops = int(probes[0].rsplit("loops=", 1)[1].rstrip(")"))
-    within = sum(row[1] <= 0.5 for row in rows)
-    assert 0 < within < len(rows) == 200  # both kinds of row in the scan
+    within = sum(row.distance <= parameters["hnsw_bound"] for row in rows)
+    assert 0 < within < len(rows) == 200  # both kinds of tuple in the scan
     assert loops == within
 
 
@@ -338,24 +391,25 @@ def actual_rows(plan: list[str], node: str) -> int:
 def test_the_server_ends_the_scan_after_the_first_run_beyond_the_radius(
     filled: tuple[sa.Engine, np.ndarray, str], threshold: float, run: int, first_run: int
 ) -> None:
-    """until_complete against the stop rule applied in Python to the whole scan, in the
+    """scan_statement against the stop rule applied in Python to the whole scan, in the
     scan's own order: the same hits, the same ending tuple, and the scan stopped there, not
     at its LIMIT (the window run condition; a scan that never ends a run returns it all).
     Before the first tuple within the radius the run must be `first_run` long."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
-    radius, bound = 1 - threshold + pgvectors.HALFVEC_SLACK, 1 - threshold + pgvectors.SLACK
+    widths = np.arange(SIZE) % 100
     query = vectors[0] if threshold == 0.5 else np.full(DIM, DIM**-0.5, dtype=np.float32)
+    statement, parameters = pgvectors.scan_statement(
+        KEY, query, threshold, scope, run, first_run, SIZE
+    )
+    radius, bound = parameters["hnsw_radius"], parameters["hnsw_bound"]
     target = pgvectors.query_vector(query)
-    distance = pgvectors.distance_to(target)
-    passes = pgvectors.passes_filter(KEY, scope, near=distance <= bound)
-    scan = pgvectors.nearest(DIM, target, distance, passes, SIZE)
-    statement = pgvectors.until_complete(scan.subquery("walk"), radius, bound, run, first_run)
+    scan = pgvectors.nearest(DIM, target, pgvectors.distance_to(target), sa.true(), SIZE)
     with engine.begin() as conn:
-        pgvectors.configure_scan(conn, iterative=True)
+        pgvectors.prepare_scan(conn, DIM)
         whole = conn.execute(scan).all()
-        answer = [tuple(row) for row in conn.execute(statement)]
-        sql = statement.compile(conn, compile_kwargs={"literal_binds": True})
+        answer = [tuple(row) for row in conn.execute(statement, parameters)]
+        sql = literal_sql(conn, statement, parameters)
         plan = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT TEXT) {sql}")]
     end, beyond, seen = None, 0, False
     for position, row in enumerate(whole):
@@ -370,7 +424,7 @@ def test_the_server_ends_the_scan_after_the_first_run_beyond_the_radius(
     wanted = [
         (row.image_pk, row.distance, position == end)
         for position, row in enumerate(kept)
-        if position == end or (row.passes and row.distance <= bound)
+        if position == end or (widths[row.image_pk - 1] < 50 and row.distance <= bound)
     ]
     assert answer == wanted
     scanned = actual_rows(plan, "Limit")

@@ -9,10 +9,10 @@ A similarity filter wants every image of the filter's set with cosine similarity
 Scores are always the full-precision cosine of the stored float32 vector.
 
 - HNSW (the per-dimension partial index of `ensure_hnsw_index`, over the vectors rounded
-  to `halfvec`, migration 0011_pgvector2): one statement walks the slot's vectors nearest
-  first, each with its full-precision distance and whether it passes the filter
-  (organisation, kind, model and the formula's scope, probed by pk for the rows within
-  the threshold's distance), and the server itself ends the walk by the stop rule. With
+  to `halfvec`, migration 0011_pgvector2): one statement walks the dimension's vectors
+  nearest first, each with its full-precision distance and whether it is of the slot
+  (organisation, kind, model), the server itself ends the walk by the stop rule, and the
+  formula's scope is probed by pk for the slot's rows within the threshold's distance. With
   pgvector >= 0.8 the scan is iterative (`hnsw.iterative_scan`, relaxed order): walk after
   walk of `HNSW_EF_SEARCH` candidates, each sorted, a later one possibly nearer. The
   answer is complete when a whole walk brought no vector within the threshold (so many
@@ -38,6 +38,7 @@ of the indexed vectors goes to exact search directly, as pixsearch did before 0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,10 +59,13 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
 # An HNSW scan's candidate list (hnsw.ef_search): the tuples of one walk, the run beyond
 # the threshold that ends an iterative scan, and without iterative scans (pgvector 0.7) the
-# most vectors it returns before the filter. bench/pg_search.py at 1M (graph 16/128),
-# recall@10 none / 10 % / 1 % filter and buffers read unfiltered: ef 400 0.993 / 0.997 /
-# 0.997, 10,554; ef 200 0.993 / 0.997 / 0.997, 7,526; ef 100 0.960 / 0.963 / 0.937, 6,602.
-HNSW_EF_SEARCH = 200
+# most vectors it returns before the filter. bench/pg_search.py at 1M (graph 16/128), 300
+# queries, recall@10 none / 50 / 10 / 1 % filter: ef 200 0.996 / 0.997 / 0.998 / 0.997, ef
+# 100 0.995 / 0.997 / 0.998 / 0.997 with p50 11-13 % lower (the last walk, the one that ends
+# the scan among other clusters' vectors, is half as long); 100 queries: ef 70 the same
+# recall, ef 50 0.984-0.989. (With one walk before the first hit, ef 100 lost recall:
+# 0.937-0.963; see HNSW_FIRST_WALKS.)
+HNSW_EF_SEARCH = 100
 # Iterative scans in relaxed order: strict order drops the vectors it finds after a farther
 # one was returned (recall@10 0.72-0.75 at 1M in bench/pg_search.py).
 HNSW_ORDER = "relaxed_order"
@@ -72,9 +76,10 @@ HNSW_MAX_SCAN_TUPLES = 40_000
 # first walk descends from the graph's entry point and can stay in another cluster. In two
 # of four builds at 10^6 (bench/pg_search.py, m 16 / ef_construction 128) one of the
 # bench's 30 queries came back empty (recall@10 0.96, not 0.99); on one of them, of 1,500
-# queries 28 had no hit in their first walk, 8 none in their first two, 2 none in three,
-# none in four. A query with no hit pays these walks: 15-18 ms p50 at 10^6, not 7-10 ms.
-HNSW_FIRST_WALKS = 5
+# queries in walks of 200, 28 had no hit in their first walk, 8 none in their first 400
+# tuples, 2 none in 600, none in 800. So 1,000 tuples: ten walks of 100. A query with no hit
+# pays them: 15-18 ms p50 at 10^6, not 7-10 ms.
+HNSW_FIRST_WALKS = 10
 # pgvector 0.7 only (no iterative scan): below this share of the indexed vectors passing
 # the filter, exact search directly (bench/pg_search.py on 0.6, 100k vectors).
 EXACT_BELOW_SELECTIVITY = 0.05
@@ -105,8 +110,10 @@ def insert_vectors(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def vector_text(vector: NDArray[np.float32]) -> str:
-    """pgvector's text form of a vector."""
-    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+    """pgvector's text form of a vector: nine significant digits, which read back as the
+    same float32 (at 512 dimensions 7 KB in 0.09 ms, against 11 KB in 0.24 ms as repr)."""
+    values = np.asarray(vector, dtype=np.float32).tolist()
+    return "[" + ",".join(["%.9g"] * len(values)) % tuple(values) + "]"
 
 
 def hnsw_index_name(dim: int) -> str:
@@ -190,23 +197,42 @@ def search(
     query = np.asarray(query, dtype=np.float32).reshape(-1)
     dim = len(query)
     where = slot_condition(key, dim, scope)
-    indexed, version = index_state(conn, dim)
+    indexed, version = prepare_scan(conn, dim)
     if indexed >= EXACT_MAX_ROWS:  # reltuples is -1 before the first ANALYZE
         iterative = version >= ITERATIVE_SCAN
         if iterative or passes_enough(conn, indexed, where):
-            found = search_hnsw(conn, key, dim, query, threshold, scope, iterative)
+            found = search_hnsw(conn, key, query, threshold, scope, iterative)
             if found is not None:
                 return found
     return search_exact(conn, query, threshold, where)
 
 
-def index_state(conn: sa.Connection, dim: int) -> tuple[float, tuple[int, ...]]:
+def prepare_scan(conn: sa.Connection, dim: int) -> tuple[float, tuple[int, ...]]:
     """The estimated rows of the dimension's HNSW index (-1 without one) and pgvector's
-    version, in one round trip."""
+    version, with the transaction's scan settings applied, in one round trip (a search is
+    a few of them: this one, and the scan's).
+
+    The settings: `HNSW_EF_SEARCH`, JIT off (the scan's LIMIT makes the planner expect a
+    long query and compile it, tens of ms, for a few thousand rows), and from pgvector 0.8
+    the iterative scan. The version is compared in the server: a CASE never calls the
+    set_config of a setting that an older pgvector does not have. They hold until the
+    transaction ends, so an exact search after them runs with them too.
+    """
     row = conn.exec_driver_sql(
-        "SELECT (SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)), "
-        "(SELECT extversion FROM pg_extension WHERE extname = 'vector')",
-        (hnsw_index_name(dim),),
+        "SELECT (SELECT reltuples FROM pg_class WHERE oid = to_regclass(%(index)s)), "
+        "extversion, set_config('hnsw.ef_search', %(ef_search)s, true), "
+        "set_config('jit', 'off', true), "
+        "CASE WHEN string_to_array(extversion, '.')::int[] >= %(iterative_since)s::int[] "
+        "THEN set_config('hnsw.iterative_scan', %(order)s, true) "
+        "|| set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s, true) END "
+        "FROM pg_extension WHERE extname = 'vector'",
+        {
+            "index": hnsw_index_name(dim),
+            "ef_search": str(HNSW_EF_SEARCH),
+            "iterative_since": list(ITERATIVE_SCAN),
+            "order": HNSW_ORDER,
+            "max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
+        },
     ).one()
     version = tuple(int(part) for part in str(row[1]).split("."))
     return (-1.0 if row[0] is None else float(row[0])), version
@@ -237,12 +263,13 @@ def indexed_dimension(dim: int) -> sa.ColumnElement[bool]:
 
 def query_vector(query: NDArray[np.float32]) -> sa.BindParameter[str]:
     """The query's text form as one parameter, however many casts of it a statement reads
-    (at 512 dimensions 10 KB, which takes 0.25 ms to format)."""
+    (at 512 dimensions 7 KB)."""
     return sa.literal(vector_text(query), sa.Text)
 
 
 def distance_to(query: sa.BindParameter[str]) -> sa.ColumnElement[float]:
-    """Full-precision cosine distance of the stored vector to the query (`query_vector`)."""
+    """Full-precision cosine distance of the stored vector to the query (a vector's text
+    form, `query_vector`)."""
     target = sa.cast(query, Vector())
     return sa.literal_column("embeddings.embedding").op("<=>", return_type=sa.Float)(target)
 
@@ -259,7 +286,6 @@ def passes_enough(conn: sa.Connection, indexed: float, where: Condition) -> bool
 def search_hnsw(
     conn: sa.Connection,
     key: Key,
-    dim: int,
     query: NDArray[np.float32],
     threshold: float,
     scope: sa.Select[Any] | None,
@@ -268,53 +294,94 @@ def search_hnsw(
     """The HNSW answer, or None when it cannot be known to hold every hit.
 
     One statement, one round trip: the scan of the slot's dimension (`nearest`), every
-    tuple with its distance and whether it passes the filter, so that the stop rule counts
-    the graph's tuples, not the filter's (at a 1 % filter a run of rows is a hundred times
-    as many tuples); the server ends the scan by the rule (`until_complete`) and returns
-    the hits. The scan's relaxed order sorts each of its iterations (`HNSW_EF_SEARCH`
-    tuples, the candidates of one walk) but not across them: a later iteration may bring
-    nearer vectors. The answer is complete when a whole iteration brought no vector within
-    the threshold's radius: `HNSW_EF_SEARCH` tuples in a row beyond it (a run that long
-    holds the start of an iteration, and an iteration that starts beyond the radius stays
-    beyond it; rows sharing one vector are one candidate of a walk, so among duplicates
-    the run may end inside a walk, a miss of the same kind as a vector the walk never
-    reaches). Before the first vector within the radius, `HNSW_FIRST_WALKS` whole walks
+    tuple with its distance, the stop rule over them (`complete_scan`), which counts the
+    graph's tuples, not the filter's (at a 1 % filter a run of rows is a hundred times as
+    many tuples), and the hits among the tuples up to the end (`hit`).
+
+    The scan's relaxed order sorts each of its iterations (`HNSW_EF_SEARCH` tuples, the
+    candidates of one walk) but not across them: a later iteration may bring nearer
+    vectors. The answer is complete when a whole iteration brought no vector within the
+    threshold's radius: `HNSW_EF_SEARCH` tuples in a row beyond it (a run that long holds
+    the start of an iteration, and an iteration that starts beyond the radius stays beyond
+    it; rows sharing one vector are one candidate of a walk, so among duplicates the run
+    may end inside a walk, a miss of the same kind as a vector the walk never reaches).
+    Before the first vector within the radius, `HNSW_FIRST_WALKS` whole walks
     must have brought none: the first walk can miss the query's neighbourhood altogether.
     """
-    configure_scan(conn, iterative)
-    # without iterative scans (pgvector 0.7) the one walk is the whole scan, sorted
+    # the settings are prepare_scan's; without iterative scans (pgvector 0.7) the one walk
+    # is the whole scan, sorted
     limit, run, first_run = (
         (HNSW_MAX_SCAN_TUPLES, HNSW_EF_SEARCH, HNSW_FIRST_WALKS * HNSW_EF_SEARCH)
         if iterative
         else (HNSW_EF_SEARCH, 1, 1)
     )
-    radius = 1.0 - threshold + HALFVEC_SLACK  # the order is halfvec's, the distances not
-    bound = 1.0 - threshold + SLACK
-    target = query_vector(query)
-    distance = distance_to(target)
-    passes = passes_filter(key, scope, near=distance <= bound)
-    walk = nearest(dim, target, distance, passes, limit).subquery("walk")
-    rows = conn.execute(until_complete(walk, radius, bound, run, first_run)).all()
+    statement, parameters = scan_statement(key, query, threshold, scope, run, first_run, limit)
+    rows = conn.execute(statement, parameters).all()
     pks, distances, ends = as_columns(rows, (np.int64, np.float64, np.bool_))
     if not ends.any():
         return None  # the scan ended among vectors within the radius
     return at_or_above(as_matches(pks[~ends], distances[~ends]), threshold)
 
 
-def until_complete(
-    walk: sa.Subquery, radius: float, bound: float, run: int, first_run: int
-) -> sa.Select[tuple[int, float, bool]]:
-    """The hits of a scan (`nearest`) up to the first `run` tuples in a row beyond the
-    radius (`first_run` before any tuple within it), and the tuple that ends that run
-    (`ends` true; none when the scan ran out first): (image_pk, distance, ends).
+def scan_statement(
+    key: Key,
+    query: NDArray[np.float32],
+    threshold: float,
+    scope: sa.Select[Any] | None,
+    run: int,
+    first_run: int,
+    limit: int,
+) -> tuple[sa.Select[tuple[int, float, bool]], dict[str, Any]]:
+    """The HNSW statement and its parameters: the hits of the slot and `scope` up to the
+    first `run` tuples in a row beyond the threshold's radius (`first_run` before any
+    tuple within it) in a scan of at most `limit` tuples, and the tuple that ends that run
+    (`ends` true): (image_pk, distance, ends)."""
+    org_id, kind, model = key
+    marked = complete_scan(len(query), run, first_run, limit)
+    statement = sa.select(marked.c.image_pk, marked.c.distance, marked.c.ends).where(
+        marked.c.ended == 0, marked.c.ends | hit(marked, scope)
+    )
+    parameters = {
+        "hnsw_query": vector_text(query),
+        "hnsw_org_id": org_id,
+        "hnsw_kind": kind,
+        "hnsw_model": model,
+        # the scan's order is halfvec's, the distances are not
+        "hnsw_radius": 1.0 - threshold + HALFVEC_SLACK,
+        "hnsw_bound": 1.0 - threshold + SLACK,
+    }
+    return statement, parameters
+
+
+@functools.lru_cache(maxsize=64)
+def complete_scan(dim: int, run: int, first_run: int, limit: int) -> sa.Subquery:
+    """The scan of `dim` dimensions (`nearest`), each tuple marked by the stop rule: `ends`
+    where the first `run` tuples in a row beyond the radius end (`first_run` before any
+    tuple within it), and `ended`, the ends before the tuple. The hits are the tuples with
+    `ended` 0 that pass `hit`, and the ending tuple tells the answer complete (none when the
+    scan ran out first).
 
     The rule runs in the server, so a search is one round trip, not a cursor's fetch after
     fetch. Two levels of windows over the scan's order (which the planner knows the
     subqueries keep, so nothing is sorted): the tuples within the radius among the last
     `run`, and up to here, mark each tuple that ends a run; then the ends before each
-    tuple are counted, and `ended = 0` is a window run condition (PostgreSQL 15), which
-    stops the WindowAgg, and with it the index scan, at the first tuple after the first end.
+    tuple are counted, and `ended = 0` in the WHERE above is a window run condition
+    (PostgreSQL 15), which stops the WindowAgg, and with it the index scan, at the first
+    tuple after the first end.
+
+    Built once for each dimension and rule: the slot, the query, the radius and the bound
+    are parameters (`hnsw_*`, `scan_statement`), and the scope is probed outside it
+    (`hit`), so a search builds only its outer SELECT (the whole statement took 1.7 ms to
+    build, of a search's 30 at 10^6).
     """
+    query = sa.bindparam("hnsw_query", type_=sa.Text)
+    in_slot = sa.and_(
+        embeddings.c.org_id == sa.bindparam("hnsw_org_id"),
+        embeddings.c.kind == sa.bindparam("hnsw_kind"),
+        embeddings.c.model == sa.bindparam("hnsw_model"),
+    )
+    walk = nearest(dim, query, distance_to(query), in_slot, limit).subquery("walk")
+    radius = sa.bindparam("hnsw_radius", type_=sa.Float)
     order, near = walk.c.halfvec_distance, walk.c.distance <= radius
     recent, so_far = (-(run - 1), 0), (None, 0)
     inside = sa.func.count().filter(near).over(order_by=order, rows=recent)
@@ -324,11 +391,27 @@ def until_complete(
     runs = sa.select(walk, ends.label("ends")).subquery("runs")
     before = (None, -1)  # every tuple before this one
     ended = sa.func.count().filter(runs.c.ends).over(order_by=runs.c.halfvec_distance, rows=before)
-    marked = sa.select(runs, ended.label("ended")).subquery("marked")
-    hit = marked.c.passes & (marked.c.distance <= bound)
-    return sa.select(marked.c.image_pk, marked.c.distance, marked.c.ends).where(
-        marked.c.ended == 0, marked.c.ends | hit
-    )
+    return sa.select(runs, ended.label("ended")).subquery("marked")
+
+
+def hit(marked: sa.Subquery, scope: sa.Select[Any] | None) -> sa.ColumnElement[bool]:
+    """Whether a tuple of `complete_scan` is a hit: of the slot, within the threshold's
+    distance (`hnsw_bound`) and in `scope`.
+
+    The scope is probed by the tuple's pk, and only for a near tuple of the slot: a
+    correlated scalar subquery, which the planner cannot turn into a hash of the whole
+    scope (as it does `IN` or `EXISTS`, expecting every row of the scan's LIMIT), a scan of
+    the images for a few thousand rows. A probe costs about 6 us (an index descent and a
+    row of the images), and a search's scan returns a run of far tuples after its hits
+    (the stop rule's), which are no hit whatever the scope says. CASE, as PostgreSQL
+    promises no order of evaluation within an AND.
+    """
+    near = marked.c.in_slot & (marked.c.distance <= sa.bindparam("hnsw_bound", type_=sa.Float))
+    if scope is None:
+        return near
+    pks = scope.subquery("scope")
+    probe = sa.select(sa.literal(1)).where(pks.c[0] == marked.c.image_pk).limit(1)
+    return sa.case((near, probe.scalar_subquery().is_not(None)), else_=sa.false())
 
 
 def as_columns(rows: Sequence[Any], dtypes: tuple[type[Any], ...]) -> tuple[NDArray[Any], ...]:
@@ -346,52 +429,19 @@ def at_or_above(matches: Matches, threshold: float) -> Matches:
     return Matches(matches.pks[keep], matches.scores[keep])
 
 
-def configure_scan(conn: sa.Connection, iterative: bool) -> None:
-    """The transaction's HNSW scan settings: JIT off, as the scan's LIMIT makes the
-    planner expect a long query and compile it (tens of ms) for a few thousand rows."""
-    settings = {"hnsw.ef_search": str(HNSW_EF_SEARCH), "jit": "off"}
-    if iterative:
-        settings["hnsw.iterative_scan"] = HNSW_ORDER
-        settings["hnsw.max_scan_tuples"] = str(HNSW_MAX_SCAN_TUPLES)
-    calls = [sa.func.set_config(name, value, True) for name, value in settings.items()]
-    conn.execute(sa.select(*calls))
-
-
-def passes_filter(
-    key: Key, scope: sa.Select[Any] | None, near: sa.ColumnElement[bool] | None = None
-) -> sa.ColumnElement[bool]:
-    """Whether a row of the HNSW scan is of the key's slot and in `scope`; with `near`
-    (the row's distance within the threshold's), only a near row is probed, as no other
-    is a hit whatever the scope says.
-
-    The scope is probed by the row's pk: a correlated scalar subquery, which the planner
-    cannot turn into a hash of the whole scope (as it does `IN` or `EXISTS`, expecting
-    every row of the scan's LIMIT), a scan of the images for a few thousand rows. A probe
-    costs about 6 us (an index descent and a row of the images), and a search's scan
-    returns a run of far rows after its hits (the stop rule's): `near` spares their
-    probes. CASE, as PostgreSQL promises no order of evaluation within an AND.
-    """
-    org_id, kind, model = key
-    parts = [embeddings.c.org_id == org_id, embeddings.c.kind == kind, embeddings.c.model == model]
-    if scope is not None:
-        pks = scope.subquery("scope")
-        probe = sa.select(sa.literal(1)).where(pks.c[0] == embeddings.c.image_pk).limit(1)
-        in_scope = probe.scalar_subquery().is_not(None)
-        parts.append(in_scope if near is None else sa.case((near, in_scope), else_=sa.false()))
-    return sa.and_(*parts)
-
-
 def nearest(
     dim: int,
     query: sa.BindParameter[str],
     distance: sa.ColumnElement[float],
-    passes: sa.ColumnElement[bool],
+    in_slot: sa.ColumnElement[bool],
     limit: int,
 ) -> sa.Select[Any]:
-    """The `limit` vectors of `dim` dimensions nearest the query (`query_vector`) in the
-    HNSW index's order, with `distance` (the full-precision cosine distance,
-    `distance_to(query)`), `passes` (the filter, not in WHERE: the scan returns every
-    tuple it walks through, in its own order) and `halfvec_distance`, the order's key."""
+    """The `limit` vectors of `dim` dimensions nearest the query (a vector's text form) in
+    the HNSW index's order, with `distance` (the full-precision cosine distance,
+    `distance_to(query)`), `in_slot` (whether the row is of the searched slot, not in
+    WHERE: the index holds every slot's vectors of that dimension, and the scan returns
+    every tuple it walks through, in its own order) and `halfvec_distance`, the order's
+    key."""
     rounded: sa.ColumnElement[Any] = sa.literal_column(f"embeddings.embedding::halfvec({int(dim)})")
     target = sa.cast(query, HalfVector(dim))
     order = rounded.op("<=>", return_type=sa.Float)(target)
@@ -399,7 +449,7 @@ def nearest(
         sa.select(
             embeddings.c.image_pk,
             distance.label("distance"),
-            passes.label("passes"),
+            in_slot.label("in_slot"),
             order.label("halfvec_distance"),
         )
         .where(indexed_dimension(dim))
