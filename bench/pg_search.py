@@ -31,6 +31,12 @@ has answered searches for a while; --cold leaves them as the build or the last r
 With --shared-buffers 2GB only the index fits, and each search reads about 1,400 rows'
 pages from the OS (docs/performance.md).
 
+Huge pages: PostgreSQL maps its shared buffers in 2 MB pages when the OS has them reserved
+(huge_pages=try, the default), which spares a search most of its TLB misses (13-17 %
+faster at 10^6, docs/performance.md). The bench says how many the server needs and how
+many the OS has; reserve them before the run (as root: `sysctl vm.nr_hugepages=2800` for
+5GB), or compare with --huge-pages off.
+
 recall@10 is the share of NumPy's top 10 (brute force over the same rows, filter and
 threshold) in the 10 best of the answer; "complete" the share of queries whose answer is
 every hit NumPy finds. Ratios are against exact in the same run.
@@ -226,6 +232,21 @@ def print_sizes(engine: sa.Engine, size: int) -> None:
     )
 
 
+def print_huge_pages(engine: sa.Engine, setting: str) -> None:
+    """The server's huge pages: how many it needs for its shared memory, and how many the
+    OS holds (with huge_pages=try a server that found too few runs without them)."""
+    with engine.connect() as conn:
+        needed = conn.exec_driver_sql("SHOW shared_memory_size_in_huge_pages").scalar_one()
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    total, free, promised = (
+        int(meminfo[f"HugePages_{name}"]) for name in ("Total", "Free", "Rsvd")
+    )
+    print(
+        f"huge_pages={setting}: the server needs {needed} huge pages; the OS has {total}, "
+        f"{total - free + promised} of them taken"
+    )
+
+
 def prewarm(engine: sa.Engine) -> None:
     """Read what a search reads into shared buffers (pg_prewarm, PostgreSQL's contrib), the
     state of a server that has answered searches a while: the HNSW index, then the
@@ -308,6 +329,12 @@ def main() -> None:
         default="5GB",
         help="The server's shared_buffers (with --data: the kept cluster restarts with it).",
     )
+    parser.add_argument(
+        "--huge-pages",
+        choices=("try", "on", "off"),
+        default="try",
+        help="The server's huge_pages (on: refuse to start without them).",
+    )
     # Knobs of index.pgvector's search, to choose its settings by measurement.
     parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
@@ -329,7 +356,11 @@ def main() -> None:
     picks = rng.integers(0, args.size, args.queries)
     noise = QUERY_NOISE * rng.standard_normal((args.queries, DIM), dtype=np.float32)
     queries = [v / np.linalg.norm(v) for v in np.asarray(vectors[picks]) + noise]
-    settings = (f"shared_buffers={args.shared_buffers}", *BENCH_SETTINGS)
+    settings = (
+        f"shared_buffers={args.shared_buffers}",
+        f"huge_pages={args.huge_pages}",
+        *BENCH_SETTINGS,
+    )
     with bench_database(args.data, settings, KEPT_DATABASE) as url:
         engine = create_db_engine(url)
         if holds_rows(engine, args.size):
@@ -349,6 +380,7 @@ def main() -> None:
         vacuum_once(engine)
         print_sizes(engine, args.size)
         if not args.load_only:
+            print_huge_pages(engine, args.huge_pages)
             if not args.cold:
                 prewarm(engine)
             report(engine, vectors, widths, queries, args.threshold, args.exact_queries)
