@@ -31,7 +31,7 @@ FINISHED_CHANNEL = "pixsearch_finished"  # payload: op id, sent when one finishe
 # Sets of image pks up to this size travel as a plain IN list; larger ones as one parameter.
 INLINE_PKS = 500
 # The oldest PostgreSQL: 15 brought window run conditions, which end the HNSW scan in the
-# server (index.pgvector.until_complete); on 14 the scan would run to its LIMIT.
+# server (index.pgvector.complete_scan); on 14 the scan would run to its LIMIT.
 OLDEST_POSTGRES = 15
 
 Condition = sa.ColumnElement[bool]
