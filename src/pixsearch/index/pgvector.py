@@ -391,7 +391,9 @@ def complete_scan(dim: int, run: int, first_run: int, limit: int) -> sa.Subquery
     runs = sa.select(walk, ends.label("ends")).subquery("runs")
     before = (None, -1)  # every tuple before this one
     ended = sa.func.count().filter(runs.c.ends).over(order_by=runs.c.halfvec_distance, rows=before)
-    return sa.select(runs, ended.label("ended")).subquery("marked")
+    marked = sa.select(runs, ended.label("ended")).subquery("marked")
+    marked.c  # noqa: B018 - its columns are made here, once, not by threads sharing it
+    return marked
 
 
 def hit(marked: sa.Subquery, scope: sa.Select[Any] | None) -> sa.ColumnElement[bool]:
