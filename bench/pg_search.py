@@ -338,7 +338,7 @@ def main() -> None:
     # Knobs of index.pgvector's search, to choose its settings by measurement.
     parser.add_argument("--order", help="hnsw.iterative_scan (strict_order, relaxed_order).")
     parser.add_argument("--ef-search", type=int, help="hnsw.ef_search.")
-    parser.add_argument("--first-walks", type=int, help="Walks that end a scan before a hit.")
+    parser.add_argument("--first-walks", type=int, help="Walks a scan takes before it may end.")
     parser.add_argument("--m", type=int, help="HNSW build: links a node (with --rebuild).")
     parser.add_argument("--ef-construction", type=int, help="HNSW build: candidates a link.")
     args = parser.parse_args()

@@ -377,30 +377,32 @@ def actual_rows(plan: list[str], node: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("threshold", "run", "first_run"),
+    ("threshold", "run", "fewest"),
     [
         (0.5, 1, 1),
         (0.5, 7, 7),
-        (0.5, 7, 60),
+        (0.5, 7, 60),  # 16 hits, more than a run: the scan ends after them
+        (0.5, 20, 100),  # fewer hits than a run: the scan ends after `fewest` tuples
         (0.5, 40, 120),
         (0.5, SIZE + 1, SIZE + 1),
-        (0.999, 7, 60),  # no hit: the scan ends after first_run tuples
+        (0.999, 7, 60),  # no hit: the scan ends after `fewest` tuples
         (0.999, 40, 120),
     ],
 )
 def test_the_server_ends_the_scan_after_the_first_run_beyond_the_radius(
-    filled: tuple[sa.Engine, np.ndarray, str], threshold: float, run: int, first_run: int
+    filled: tuple[sa.Engine, np.ndarray, str], threshold: float, run: int, fewest: int
 ) -> None:
     """scan_statement against the stop rule applied in Python to the whole scan, in the
     scan's own order: the same hits, the same ending tuple, and the scan stopped there, not
     at its LIMIT (the window run condition; a scan that never ends a run returns it all).
-    Before the first tuple within the radius the run must be `first_run` long."""
+    The run cannot end within the first `fewest` tuples, unless `run` tuples within the
+    radius came before it."""
     engine, vectors, _ = filled
     scope = select_pks(parse_formula("w<50"), 1)
     widths = np.arange(SIZE) % 100
     query = vectors[0] if threshold == 0.5 else np.full(DIM, DIM**-0.5, dtype=np.float32)
     statement, parameters = pgvectors.scan_statement(
-        KEY, query, threshold, scope, run, first_run, SIZE
+        KEY, query, threshold, scope, run, fewest, SIZE
     )
     radius, bound = parameters["hnsw_radius"], parameters["hnsw_bound"]
     target = pgvectors.query_vector(query)
@@ -411,15 +413,15 @@ def test_the_server_ends_the_scan_after_the_first_run_beyond_the_radius(
         answer = [tuple(row) for row in conn.execute(statement, parameters)]
         sql = literal_sql(conn, statement, parameters)
         plan = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT TEXT) {sql}")]
-    end, beyond, seen = None, 0, False
+    end, beyond, within = None, 0, 0
     for position, row in enumerate(whole):
         beyond = beyond + 1 if row.distance > radius else 0
-        seen = seen or beyond == 0
-        if beyond >= (run if seen else first_run):
+        within += beyond == 0
+        if beyond >= run and (within >= run or position + 1 >= fewest):
             end = position
             break
     assert (end is None) == (run > SIZE)
-    assert seen == (threshold == 0.5)
+    assert (within > 0) == (threshold == 0.5)
     kept = whole if end is None else whole[: end + 1]
     wanted = [
         (row.image_pk, row.distance, position == end)

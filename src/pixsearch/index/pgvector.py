@@ -16,10 +16,10 @@ Scores are always the full-precision cosine of the stored float32 vector.
   pgvector >= 0.8 the scan is iterative (`hnsw.iterative_scan`, relaxed order): walk after
   walk of `HNSW_EF_SEARCH` candidates, each sorted, a later one possibly nearer. The
   answer is complete when a whole walk brought no vector within the threshold (so many
-  tuples in a row beyond it; before the first such vector, `HNSW_FIRST_WALKS` walks):
-  counted in tuples, not in rows that pass the filter, so the cost is the same at any
-  selectivity. When the scan ends among near vectors (`HNSW_MAX_SCAN_TUPLES`), exact
-  search answers.
+  tuples in a row beyond it, and not before `HNSW_FIRST_WALKS` walks unless a walk's worth
+  of vectors within it came first): counted in tuples, not in rows that pass the filter,
+  so the cost is the same at any selectivity. When the scan ends among near vectors
+  (`HNSW_MAX_SCAN_TUPLES`), exact search answers.
 - Exact: the distance of every vector that passes the filter, the threshold in WHERE.
 
 HNSW is approximate in one way only: the graph walk can fail to reach a vector above the
@@ -72,13 +72,17 @@ HNSW_ORDER = "relaxed_order"
 # Vectors an iterative scan may visit, and the LIMIT of its statement: past it exact search
 # answers (at 10^6 vectors about 0.5 s of graph against 3.6 s of exact search unfiltered).
 HNSW_MAX_SCAN_TUPLES = 40_000
-# Walks in a row with no vector within the radius that end a scan before its first hit. The
-# first walk descends from the graph's entry point and can stay in another cluster. In two
-# of four builds at 10^6 (bench/pg_search.py, m 16 / ef_construction 128) one of the
-# bench's 30 queries came back empty (recall@10 0.96, not 0.99); on one of them, of 1,500
-# queries in walks of 200, 28 had no hit in their first walk, 8 none in their first 400
-# tuples, 2 none in 600, none in 800. So 1,000 tuples: ten walks of 100. A query with no hit
-# pays them: 15-18 ms p50 at 10^6, not 7-10 ms.
+# Walks a scan takes before it may end, unless a walk's worth (HNSW_EF_SEARCH) of vectors
+# within the radius came first. The first walk descends from the graph's entry point and
+# can stay in another cluster. In two of four builds at 10^6 (bench/pg_search.py, m 16 /
+# ef_construction 128) one of the bench's 30 queries came back empty (recall@10 0.96, not
+# 0.99); on one of them, of 1,500 queries in walks of 200, 28 had no hit in their first
+# walk, 8 none in their first 400 tuples, 2 none in 600, none in 800. So 1,000 tuples: ten
+# walks of 100. A first walk can also touch the query's cluster at one vector whose links
+# lead elsewhere: with walks of 100, one query of 100 ended so with 1 of its 1,034 hits
+# (recall@10 0.985 against 0.995 with walks of 200), until the rule waited for a walk's
+# worth of them. A query with fewer hits than that pays the walks: at 10^6 one with a
+# single hit 19-20 ms p50, not 8 ms.
 HNSW_FIRST_WALKS = 10
 # pgvector 0.7 only (no iterative scan): below this share of the indexed vectors passing
 # the filter, exact search directly (bench/pg_search.py on 0.6, 100k vectors).
@@ -305,17 +309,18 @@ def search_hnsw(
     the start of an iteration, and an iteration that starts beyond the radius stays beyond
     it; rows sharing one vector are one candidate of a walk, so among duplicates the run
     may end inside a walk, a miss of the same kind as a vector the walk never reaches).
-    Before the first vector within the radius, `HNSW_FIRST_WALKS` whole walks
-    must have brought none: the first walk can miss the query's neighbourhood altogether.
+    And a scan ends only after `HNSW_FIRST_WALKS` walks, unless a walk's worth of vectors
+    within the radius came before: the first walks can miss the query's neighbourhood
+    altogether, or touch it at a vector whose links lead elsewhere.
     """
     # the settings are prepare_scan's; without iterative scans (pgvector 0.7) the one walk
     # is the whole scan, sorted
-    limit, run, first_run = (
+    limit, run, fewest = (
         (HNSW_MAX_SCAN_TUPLES, HNSW_EF_SEARCH, HNSW_FIRST_WALKS * HNSW_EF_SEARCH)
         if iterative
         else (HNSW_EF_SEARCH, 1, 1)
     )
-    statement, parameters = scan_statement(key, query, threshold, scope, run, first_run, limit)
+    statement, parameters = scan_statement(key, query, threshold, scope, run, fewest, limit)
     rows = conn.execute(statement, parameters).all()
     pks, distances, ends = as_columns(rows, (np.int64, np.float64, np.bool_))
     if not ends.any():
@@ -329,15 +334,16 @@ def scan_statement(
     threshold: float,
     scope: sa.Select[Any] | None,
     run: int,
-    first_run: int,
+    fewest: int,
     limit: int,
 ) -> tuple[sa.Select[tuple[int, float, bool]], dict[str, Any]]:
     """The HNSW statement and its parameters: the hits of the slot and `scope` up to the
-    first `run` tuples in a row beyond the threshold's radius (`first_run` before any
-    tuple within it) in a scan of at most `limit` tuples, and the tuple that ends that run
-    (`ends` true): (image_pk, distance, ends)."""
+    first `run` tuples in a row beyond the threshold's radius (not within the first
+    `fewest` tuples, unless `run` tuples within it came before) in a scan of at most
+    `limit` tuples, and the tuple that ends that run (`ends` true): (image_pk, distance,
+    ends)."""
     org_id, kind, model = key
-    marked = complete_scan(len(query), run, first_run, limit)
+    marked = complete_scan(len(query), run, fewest, limit)
     statement = sa.select(marked.c.image_pk, marked.c.distance, marked.c.ends).where(
         marked.c.ended == 0, marked.c.ends | hit(marked, scope)
     )
@@ -354,10 +360,11 @@ def scan_statement(
 
 
 @functools.lru_cache(maxsize=64)
-def complete_scan(dim: int, run: int, first_run: int, limit: int) -> sa.Subquery:
+def complete_scan(dim: int, run: int, fewest: int, limit: int) -> sa.Subquery:
     """The scan of `dim` dimensions (`nearest`), each tuple marked by the stop rule: `ends`
-    where the first `run` tuples in a row beyond the radius end (`first_run` before any
-    tuple within it), and `ended`, the ends before the tuple. The hits are the tuples with
+    where the first `run` tuples in a row beyond the radius end (not within the first
+    `fewest` tuples, unless `run` tuples within it came before), and `ended`, the ends
+    before the tuple. The hits are the tuples with
     `ended` 0 that pass `hit`, and the ending tuple tells the answer complete (none when the
     scan ran out first).
 
@@ -387,7 +394,7 @@ def complete_scan(dim: int, run: int, first_run: int, limit: int) -> sa.Subquery
     inside = sa.func.count().filter(near).over(order_by=order, rows=recent)
     seen = sa.func.count().filter(near).over(order_by=order, rows=so_far)
     position = sa.func.row_number().over(order_by=order, rows=recent)
-    ends = (position >= run) & (inside == 0) & ((seen > 0) | (position >= first_run))
+    ends = (position >= run) & (inside == 0) & ((seen >= run) | (position >= fewest))
     runs = sa.select(walk, ends.label("ends")).subquery("runs")
     before = (None, -1)  # every tuple before this one
     ended = sa.func.count().filter(runs.c.ends).over(order_by=runs.c.halfvec_distance, rows=before)
