@@ -61,9 +61,9 @@ HNSW_EF_CONSTRUCTION = 128
 # the threshold that ends an iterative scan, and without iterative scans (pgvector 0.7) the
 # most vectors it returns before the filter. bench/pg_search.py at 1M (graph 16/128), 300
 # queries, recall@10 none / 50 / 10 / 1 % filter: ef 200 0.996 / 0.997 / 0.998 / 0.997, ef
-# 100 0.995 / 0.997 / 0.998 / 0.997 with p50 11-13 % lower (the last walk, the one that ends
-# the scan among other clusters' vectors, is half as long); 100 queries: ef 70 the same
-# recall, ef 50 0.984-0.989. (With one walk before the first hit, ef 100 lost recall:
+# 100 0.995 / 0.997 / 0.998 / 0.997 with p50 9-13 % lower (the walk that ends a scan, among
+# other clusters' vectors, is half as long); 100 queries: ef 70 the same recall, ef 50
+# 0.984-0.989. (With one walk before the first hit, ef 100 lost recall:
 # 0.937-0.963; see HNSW_FIRST_WALKS.)
 HNSW_EF_SEARCH = 100
 # Iterative scans in relaxed order: strict order drops the vectors it finds after a farther
