@@ -69,9 +69,16 @@ HNSW_EF_SEARCH = 100
 # Iterative scans in relaxed order: strict order drops the vectors it finds after a farther
 # one was returned (recall@10 0.72-0.75 at 1M in bench/pg_search.py).
 HNSW_ORDER = "relaxed_order"
-# Vectors an iterative scan may visit, and the LIMIT of its statement: past it exact search
-# answers (at 10^6 vectors about 0.5 s of graph against 3.6 s of exact search unfiltered).
+# Vectors an iterative scan may visit, and the most tuples its statement reads: past it
+# exact search answers (at 10^6 vectors about 0.5 s of graph against 3.6 s of exact search
+# unfiltered).
 HNSW_MAX_SCAN_TUPLES = 40_000
+# Nor more than this share of the indexed vectors (`scan_limit`): past a 25th of them the
+# walk costs more than exact search (at 10^5 and 10^6 about 18 us a tuple of the walk
+# against 0.8 us a vector of the exact scan). And the LIMIT tells the planner how much of
+# the index the scan reads: with 40,000 of 10^5 it sorted the whole slot instead (160-167
+# ms a search, against 20-25 ms through the graph with 4,000 or 10,000).
+HNSW_MAX_SCAN_SHARE = 1 / 25
 # Walks a scan takes before it may end, unless a walk's worth (HNSW_EF_SEARCH) of vectors
 # within the radius came first. The first walk descends from the graph's entry point and
 # can stay in another cluster. In two of four builds at 10^6 (bench/pg_search.py, m 16 /
@@ -205,7 +212,7 @@ def search(
     if indexed >= EXACT_MAX_ROWS:  # reltuples is -1 before the first ANALYZE
         iterative = version >= ITERATIVE_SCAN
         if iterative or passes_enough(conn, indexed, where):
-            found = search_hnsw(conn, key, query, threshold, scope, iterative)
+            found = search_hnsw(conn, key, query, threshold, scope, iterative, indexed)
             if found is not None:
                 return found
     return search_exact(conn, query, threshold, where)
@@ -294,8 +301,10 @@ def search_hnsw(
     threshold: float,
     scope: sa.Select[Any] | None,
     iterative: bool,
+    indexed: float,
 ) -> Matches | None:
-    """The HNSW answer, or None when it cannot be known to hold every hit.
+    """The HNSW answer, or None when it cannot be known to hold every hit (`indexed`: the
+    index's estimated rows).
 
     One statement, one round trip: the scan of the slot's dimension (`nearest`), every
     tuple with its distance, the stop rule over them (`complete_scan`), which counts the
@@ -315,17 +324,21 @@ def search_hnsw(
     """
     # the settings are prepare_scan's; without iterative scans (pgvector 0.7) the one walk
     # is the whole scan, sorted
-    limit, run, fewest = (
-        (HNSW_MAX_SCAN_TUPLES, HNSW_EF_SEARCH, HNSW_FIRST_WALKS * HNSW_EF_SEARCH)
-        if iterative
-        else (HNSW_EF_SEARCH, 1, 1)
-    )
+    run, fewest = (HNSW_EF_SEARCH, HNSW_FIRST_WALKS * HNSW_EF_SEARCH) if iterative else (1, 1)
+    limit = scan_limit(indexed, run, fewest) if iterative else HNSW_EF_SEARCH
     statement, parameters = scan_statement(key, query, threshold, scope, run, fewest, limit)
     rows = conn.execute(statement, parameters).all()
     pks, distances, ends = as_columns(rows, (np.int64, np.float64, np.bool_))
     if not ends.any():
         return None  # the scan ended among vectors within the radius
     return at_or_above(as_matches(pks[~ends], distances[~ends]), threshold)
+
+
+def scan_limit(indexed: float, run: int, fewest: int) -> int:
+    """The most tuples an iterative scan of an index of `indexed` vectors reads:
+    `HNSW_MAX_SCAN_TUPLES`, and no more than `HNSW_MAX_SCAN_SHARE` of the index, but room
+    for the first walks and a run after them (`fewest` + `run`), as the stop rule needs."""
+    return int(min(HNSW_MAX_SCAN_TUPLES, max(fewest + run, indexed * HNSW_MAX_SCAN_SHARE)))
 
 
 def scan_statement(
@@ -343,7 +356,7 @@ def scan_statement(
     `limit` tuples, and the tuple that ends that run (`ends` true): (image_pk, distance,
     ends)."""
     org_id, kind, model = key
-    marked = complete_scan(len(query), run, fewest, limit)
+    marked = complete_scan(len(query), run, fewest)
     statement = sa.select(marked.c.image_pk, marked.c.distance, marked.c.ends).where(
         marked.c.ended == 0, marked.c.ends | hit(marked, scope)
     )
@@ -355,12 +368,13 @@ def scan_statement(
         # the scan's order is halfvec's, the distances are not
         "hnsw_radius": 1.0 - threshold + HALFVEC_SLACK,
         "hnsw_bound": 1.0 - threshold + SLACK,
+        "scan_limit": limit,
     }
     return statement, parameters
 
 
 @functools.lru_cache(maxsize=64)
-def complete_scan(dim: int, run: int, fewest: int, limit: int) -> sa.Subquery:
+def complete_scan(dim: int, run: int, fewest: int) -> sa.Subquery:
     """The scan of `dim` dimensions (`nearest`), each tuple marked by the stop rule: `ends`
     where the first `run` tuples in a row beyond the radius end (not within the first
     `fewest` tuples, unless `run` tuples within it came before), and `ended`, the ends
@@ -376,10 +390,10 @@ def complete_scan(dim: int, run: int, fewest: int, limit: int) -> sa.Subquery:
     (PostgreSQL 15), which stops the WindowAgg, and with it the index scan, at the first
     tuple after the first end.
 
-    Built once for each dimension and rule: the slot, the query, the radius and the bound
-    are parameters (`hnsw_*`, `scan_statement`), and the scope is probed outside it
-    (`hit`), so a search builds only its outer SELECT (the whole statement took 1.7 ms to
-    build, of a search's 30 at 10^6).
+    Built once for each dimension and rule: the slot, the query, the radius, the bound and
+    the scan's LIMIT are parameters (`hnsw_*` and `scan_limit`, `scan_statement`), and the
+    scope is probed outside it (`hit`), so a search builds only its outer SELECT (the whole
+    statement took 1.7 ms to build, of a search's 30 at 10^6).
     """
     query = sa.bindparam("hnsw_query", type_=sa.Text)
     in_slot = sa.and_(
@@ -387,7 +401,7 @@ def complete_scan(dim: int, run: int, fewest: int, limit: int) -> sa.Subquery:
         embeddings.c.kind == sa.bindparam("hnsw_kind"),
         embeddings.c.model == sa.bindparam("hnsw_model"),
     )
-    walk = nearest(dim, query, distance_to(query), in_slot, limit).subquery("walk")
+    walk = nearest(dim, query, distance_to(query), in_slot).subquery("walk")
     radius = sa.bindparam("hnsw_radius", type_=sa.Float)
     order, near = walk.c.halfvec_distance, walk.c.distance <= radius
     recent, so_far = (-(run - 1), 0), (None, 0)
@@ -443,14 +457,14 @@ def nearest(
     query: sa.BindParameter[str],
     distance: sa.ColumnElement[float],
     in_slot: sa.ColumnElement[bool],
-    limit: int,
+    limit: int | None = None,
 ) -> sa.Select[Any]:
     """The `limit` vectors of `dim` dimensions nearest the query (a vector's text form) in
-    the HNSW index's order, with `distance` (the full-precision cosine distance,
-    `distance_to(query)`), `in_slot` (whether the row is of the searched slot, not in
-    WHERE: the index holds every slot's vectors of that dimension, and the scan returns
-    every tuple it walks through, in its own order) and `halfvec_distance`, the order's
-    key."""
+    the HNSW index's order (without `limit`, as many as the parameter `scan_limit` says at
+    execution), with `distance` (the full-precision cosine distance, `distance_to(query)`),
+    `in_slot` (whether the row is of the searched slot, not in WHERE: the index holds every
+    slot's vectors of that dimension, and the scan returns every tuple it walks through,
+    in its own order) and `halfvec_distance`, the order's key."""
     rounded: sa.ColumnElement[Any] = sa.literal_column(f"embeddings.embedding::halfvec({int(dim)})")
     target = sa.cast(query, HalfVector(dim))
     order = rounded.op("<=>", return_type=sa.Float)(target)
@@ -465,7 +479,7 @@ def nearest(
         .order_by(order)
         # in the SQL text, so that a generic plan (psycopg prepares a statement run five
         # times) is costed on it, as each custom plan is
-        .limit(sa.bindparam("scan_limit", limit, literal_execute=True))
+        .limit(sa.bindparam("scan_limit", limit, type_=sa.Integer, literal_execute=True))
     )
 
 
