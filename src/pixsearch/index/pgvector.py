@@ -378,9 +378,8 @@ def complete_scan(dim: int, run: int, fewest: int) -> sa.Subquery:
     """The scan of `dim` dimensions (`nearest`), each tuple marked by the stop rule: `ends`
     where the first `run` tuples in a row beyond the radius end (not within the first
     `fewest` tuples, unless `run` tuples within it came before), and `ended`, the ends
-    before the tuple. The hits are the tuples with
-    `ended` 0 that pass `hit`, and the ending tuple tells the answer complete (none when the
-    scan ran out first).
+    before the tuple. The hits are the tuples with `ended` 0 that pass `hit`, and the
+    ending tuple tells the answer complete (none when the scan ran out first).
 
     The rule runs in the server, so a search is one round trip, not a cursor's fetch after
     fetch. Two levels of windows over the scan's order (which the planner knows the
