@@ -32,8 +32,8 @@ With --shared-buffers 2GB only the index fits, and each search reads about 1,400
 pages from the OS (docs/performance.md).
 
 Huge pages: PostgreSQL maps its shared buffers in 2 MB pages when the OS has them reserved
-(huge_pages=try, the default), which spares a search most of its TLB misses (13-17 %
-faster at 10^6, docs/performance.md). The bench says how many the server needs and how
+(huge_pages=try, the default), which spares a search most of its TLB misses (p50
+0.84-0.90x at 10^6, docs/performance.md). The bench says how many the server needs and how
 many the OS has; reserve them before the run (as root: `sysctl vm.nr_hugepages=2800` for
 5GB), or compare with --huge-pages off.
 
