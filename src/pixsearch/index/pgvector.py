@@ -162,6 +162,11 @@ def extension_version(conn: sa.Connection) -> tuple[int, ...]:
     text = conn.exec_driver_sql(
         "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
     ).scalar_one()
+    return version_tuple(text)
+
+
+def version_tuple(text: object) -> tuple[int, ...]:
+    """An extension's version as numbers: '0.8.6' -> (0, 8, 6)."""
     return tuple(int(part) for part in str(text).split("."))
 
 
@@ -245,8 +250,7 @@ def prepare_scan(conn: sa.Connection, dim: int) -> tuple[float, tuple[int, ...]]
             "max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
         },
     ).one()
-    version = tuple(int(part) for part in str(row[1]).split("."))
-    return (-1.0 if row[0] is None else float(row[0])), version
+    return (-1.0 if row[0] is None else float(row[0])), version_tuple(row[1])
 
 
 def slot_condition(key: Key, dim: int, scope: sa.Select[Any] | None) -> Condition:
