@@ -190,8 +190,15 @@ operations = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("started_at", sa.BigInteger),
     sa.Column("finished_at", sa.BigInteger),
-    sa.Index("ix_operations_queue", "state", "do_urgent", "id"),
     sa.Index("ix_operations_org_id", "org_id", "id"),
+)
+# Each organisation's next operation, and which organisations have one (store._candidates).
+sa.Index(
+    "ix_operations_heads",
+    operations.c.state,
+    operations.c.org_id,
+    operations.c.do_urgent.desc(),
+    operations.c.id,
 )
 
 operation_items = sa.Table(

@@ -6,6 +6,7 @@ that lock or notify take the engine's `Dialect`.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def claim_next(
     backend pid of the worker's presence session (PostgreSQL): when that session is gone,
     so is the worker.
     """
-    for op_id, org_id, isolated in conn.execute(_candidates()).all():
+    for op_id, org_id, isolated in _candidates(conn):
         if isolated and busy:
             return None  # it is next: take no more, so that this worker drains for it
         if not dialect.try_lock_org(conn, org_id) or _next_of_org(conn, org_id) != op_id:
@@ -116,28 +117,59 @@ def claim_next(
 CLAIM_CANDIDATES = 20
 
 
-def _candidates() -> sa.Select[Any]:
-    """The first queued operation of each organisation that has none running."""
-    rank = sa.func.row_number().over(
-        partition_by=operations.c.org_id,
-        order_by=(operations.c.do_urgent.desc(), operations.c.id),
-    )
-    heads = (
-        sa.select(
-            operations.c.id,
-            operations.c.org_id,
-            operations.c.do_urgent,
-            operations.c.isolated,
-            rank.label("rank"),
-        )
-        .where(operations.c.state == State.QUEUED)
-        .subquery()
-    )
+def _candidates(conn: sa.Connection) -> Sequence[sa.Row[int, int, bool]]:
+    """The first queued operation of each organisation that has none running, in claim
+    order: (id, org_id, isolated).
+
+    Two statements, each a few index descents: the heads (`_heads`), then those of them
+    whose organisation runs nothing, through the primary key. (As one statement, a join of
+    the two, PostgreSQL hashed a scan of the whole table against the few heads.)
+    """
+    head_ids = conn.execute(_heads()).scalars().all()
+    if not head_ids:
+        return []
+    return conn.execute(_runnable(), {"head_ids": head_ids}).all()
+
+
+@functools.cache
+def _runnable() -> sa.Select[int, int, bool]:
+    """Of the operations `head_ids`, those whose organisation runs nothing, in claim order."""
     running = sa.select(operations.c.org_id).where(operations.c.state == State.RUNNING)
-    query = sa.select(heads.c.id, heads.c.org_id, heads.c.isolated).where(
-        heads.c.rank == 1, heads.c.org_id.not_in(running)
+    heads: sa.BindParameter[list[int]] = sa.bindparam("head_ids", expanding=True)
+    return (
+        sa.select(operations.c.id, operations.c.org_id, operations.c.isolated)
+        .where(operations.c.id.in_(heads), operations.c.org_id.not_in(running))
+        .order_by(operations.c.do_urgent.desc(), operations.c.id)
+        .limit(CLAIM_CANDIDATES)
     )
-    return query.order_by(heads.c.do_urgent.desc(), heads.c.id).limit(CLAIM_CANDIDATES)
+
+
+@functools.cache
+def _heads() -> sa.Select[int]:
+    """The id of each organisation's first queued operation (urgent first, then by id).
+
+    Read from the queue's index (`ix_operations_heads`: state, organisation, urgency, id)
+    in as many steps as organisations have operations queued, not as operations are
+    queued: a claim under a backlog of 50,000 took 91 ms on SQLite when it ranked them
+    all, with the write lock held. The organisations come from a loose index scan (the
+    least, then the least above it: one index descent each), and each one's head from
+    one more descent. Built once: building it took 1.5 ms, running it 20 us.
+    """
+    least = sa.select(sa.func.min(operations.c.org_id).label("org_id"))
+    orgs = least.where(operations.c.state == State.QUEUED).cte("queued_orgs", recursive=True)
+    later = operations.alias("later")
+    above = sa.select(sa.func.min(later.c.org_id)).where(
+        later.c.state == State.QUEUED, later.c.org_id > orgs.c.org_id
+    )
+    orgs = orgs.union_all(sa.select(above.scalar_subquery()).where(orgs.c.org_id.is_not(None)))
+    first = operations.alias("first")
+    head = (
+        sa.select(first.c.id)
+        .where(first.c.state == State.QUEUED, first.c.org_id == orgs.c.org_id)
+        .order_by(first.c.do_urgent.desc(), first.c.id)
+        .limit(1)
+    )
+    return sa.select(head.scalar_subquery()).where(orgs.c.org_id.is_not(None))
 
 
 def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
