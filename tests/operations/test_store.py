@@ -160,9 +160,10 @@ def test_a_long_queue_of_one_organisation_does_not_hide_another(engine: sa.Engin
 def test_the_candidates_are_each_idle_organisations_first_queued_operation(
     engine: sa.Engine,
 ) -> None:
-    """The heads against the rule applied in Python to the whole table: organisations
-    with gaps between their ids, none queued, only urgent or mixed operations, finished
-    and cancelled ones before their queue, one running; urgent first, then by id."""
+    """The candidates against the rule applied in Python to the whole table (each
+    organisation's first queued operation, urgent first, then by id; none of a busy
+    organisation), with gaps between the organisations' ids, one with nothing queued, one
+    with only urgent operations, one whose first operation was cancelled, one running."""
     with engine.begin() as conn:
         conn.execute(
             sa.insert(organisations),
@@ -170,11 +171,9 @@ def test_the_candidates_are_each_idle_organisations_first_queued_operation(
         )
     plan = [(9, False), (1, True), (5, False), (9, True), (1, False), (40, True), (5, False)]
     plan += [(9, False), (40, True), (1, True), (41, False), (5, True), (41, False)]
-    ids = {
-        op_id: (org, urgent)
-        for org, urgent in plan
-        for op_id in [enqueue(engine, org, urgent=urgent)]
-    }
+    ids: dict[int, tuple[int, bool]] = {}
+    for org, urgent in plan:
+        ids[enqueue(engine, org, urgent=urgent)] = (org, urgent)
     running = claim(engine)  # organisation 1's first urgent one
     assert running is not None and ids[running.id] == (1, True)
     cancelled = min(op_id for op_id, (org, _) in ids.items() if org == 41)

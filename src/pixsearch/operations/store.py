@@ -150,8 +150,8 @@ def _heads() -> sa.Select[int]:
 
     Read from the queue's index (`ix_operations_heads`: state, organisation, urgency, id)
     in as many steps as organisations have operations queued, not as operations are
-    queued: a claim under a backlog of 50,000 took 91 ms on SQLite when it ranked them
-    all, with the write lock held. The organisations come from a loose index scan (the
+    queued: a claim under a backlog of 50,000 took 60-90 ms on SQLite when it ranked
+    them all, with the write lock held. The organisations come from a loose index scan (the
     least, then the least above it: one index descent each), and each one's head from
     one more descent. Built once: building it took 1.5 ms, running it 20 us.
     """

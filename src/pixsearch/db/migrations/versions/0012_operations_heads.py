@@ -1,8 +1,8 @@
 """The queue's index by organisation: each organisation's next operation in one descent.
 
 A claim ranked every queued operation to find each organisation's first (a window over
-`ix_operations_queue`: state, urgency, id), so its time grew with the backlog: 91 ms a
-claim at 50,000 queued on SQLite, with the write lock held. `ix_operations_heads` (state,
+`ix_operations_queue`: state, urgency, id), so its time grew with the backlog: 60-90 ms
+a claim at 50,000 queued on SQLite, with the write lock held. `ix_operations_heads` (state,
 organisation, urgency descending, id) gives the organisations that have operations queued
 by a loose index scan and each one's head by one more descent (store._candidates). It
 serves every lookup by state that the old index did, so it replaces it.
