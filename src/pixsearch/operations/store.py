@@ -139,14 +139,31 @@ def _runnable() -> sa.Select[int, int, bool]:
     return (
         sa.select(operations.c.id, operations.c.org_id, operations.c.isolated)
         .where(operations.c.id.in_(heads), operations.c.org_id.not_in(running))
-        .order_by(operations.c.do_urgent.desc(), operations.c.id)
+        .order_by(*_claim_order(operations))
         .limit(CLAIM_CANDIDATES)
+    )
+
+
+def _claim_order(table: sa.FromClause) -> tuple[sa.ColumnElement[Any], ...]:
+    """The order operations are claimed in: urgent first, then by id."""
+    return table.c.do_urgent.desc(), table.c.id
+
+
+def _first_queued(org_id: sa.ColumnElement[int] | int) -> sa.Select[int]:
+    """The id of the organisation's first queued operation in claim order (one descent of
+    `ix_operations_heads`)."""
+    first = operations.alias("first")
+    return (
+        sa.select(first.c.id)
+        .where(first.c.state == State.QUEUED, first.c.org_id == org_id)
+        .order_by(*_claim_order(first))
+        .limit(1)
     )
 
 
 @functools.cache
 def _heads() -> sa.Select[int]:
-    """The id of each organisation's first queued operation (urgent first, then by id).
+    """The id of each organisation's first queued operation in claim order.
 
     Read from the queue's index (`ix_operations_heads`: state, organisation, urgency, id)
     in as many steps as organisations have operations queued, not as operations are
@@ -162,14 +179,8 @@ def _heads() -> sa.Select[int]:
         later.c.state == State.QUEUED, later.c.org_id > orgs.c.org_id
     )
     orgs = orgs.union_all(sa.select(above.scalar_subquery()).where(orgs.c.org_id.is_not(None)))
-    first = operations.alias("first")
-    head = (
-        sa.select(first.c.id)
-        .where(first.c.state == State.QUEUED, first.c.org_id == orgs.c.org_id)
-        .order_by(first.c.do_urgent.desc(), first.c.id)
-        .limit(1)
-    )
-    return sa.select(head.scalar_subquery()).where(orgs.c.org_id.is_not(None))
+    head = _first_queued(orgs.c.org_id).scalar_subquery()
+    return sa.select(head).where(orgs.c.org_id.is_not(None))
 
 
 def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
@@ -181,12 +192,7 @@ def _next_of_org(conn: sa.Connection, org_id: int) -> int | None:
     ).first()
     if running is not None:
         return None
-    return conn.execute(
-        sa.select(operations.c.id)
-        .where(operations.c.org_id == org_id, operations.c.state == State.QUEUED)
-        .order_by(operations.c.do_urgent.desc(), operations.c.id)
-        .limit(1)
-    ).scalar()
+    return conn.execute(_first_queued(org_id)).scalar()
 
 
 def _mark_running(
